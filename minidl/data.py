@@ -1,0 +1,104 @@
+"""Data helpers: batching, one-hot labels, pixel scaling and input checks.
+
+Batch, mini-batch and stochastic gradient descent differ only in how many examples each update
+averages over: ``batch_size=None`` is the whole set (batch GD, one update per epoch),
+``batch_size=1`` is one example (stochastic GD), anything between is mini-batch GD. Every epoch
+draws a fresh random order of the examples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from minidl._rng import RngLike, as_generator
+
+
+def batches(
+    X: np.ndarray,
+    y: np.ndarray,
+    batch_size: int | None = None,
+    rng: RngLike = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield ``(X_batch, y_batch)`` pairs covering every example once, in a random order.
+
+    With ``batch_size=None`` (or ``>= len(X)``) a single batch is the data itself, not a copy.
+    Otherwise the shuffled epoch is gathered once and cut into slices (views): one big copy is
+    much faster than fancy-indexing every small batch. The last batch may be smaller.
+
+    >>> X, y = np.arange(10).reshape(5, 2), np.arange(5)
+    >>> [len(yb) for _, yb in batches(X, y, 2, rng=0)]
+    [2, 2, 1]
+    """
+    n = len(X)
+    if len(y) != n:
+        raise ValueError(f"X has {n} examples but y has {len(y)}")
+    if batch_size is None or batch_size >= n:
+        yield X, y
+        return
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer or None, got {batch_size}")
+    order = as_generator(rng).permutation(n)
+    Xs, ys = X[order], y[order]
+    for start in range(0, n, batch_size):
+        yield Xs[start : start + batch_size], ys[start : start + batch_size]
+
+
+def n_batches(n: int, batch_size: int | None) -> int:
+    """How many updates one epoch makes."""
+    return 1 if batch_size is None or batch_size >= n else -(-n // batch_size)
+
+
+def one_hot(y: np.ndarray, n_classes: int, dtype=np.float32) -> np.ndarray:
+    """``(N,)`` integer labels to an ``(N, n_classes)`` matrix with a single 1 per row.
+
+    >>> one_hot(np.array([2, 0]), 3)
+    array([[0., 0., 1.],
+           [1., 0., 0.]], dtype=float32)
+    """
+    Y = np.zeros((len(y), n_classes), dtype=dtype)
+    Y[np.arange(len(y)), y] = 1
+    return Y
+
+
+def scale_pixels(images: np.ndarray, dtype=np.float32) -> np.ndarray:
+    """uint8 images ``(N, H, W)`` to float rows ``(N, H*W)`` in [0, 1]."""
+    return (images.reshape(len(images), -1) / np.asarray(255, dtype=dtype)).astype(dtype, copy=False)
+
+
+class Standardizer:
+    """Per-feature centring and scaling, fitted on the training set only (like scikit-learn's
+    ``StandardScaler``): ``(X - mean) / std``. Features with zero spread (always-black border
+    pixels) are only centred, not divided by zero.
+    """
+
+    def __init__(self, with_std: bool = True) -> None:
+        self.with_std = with_std
+        self.mean = self.std = None
+
+    def fit(self, X: np.ndarray) -> Standardizer:
+        self.mean = X.mean(axis=0, dtype=np.float64).astype(X.dtype)
+        std = X.std(axis=0, dtype=np.float64) if self.with_std else np.ones(X.shape[1])
+        self.std = np.where(std > 1e-8, std, 1.0).astype(X.dtype)
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        if self.mean is None:
+            raise RuntimeError("Standardizer.transform() called before fit()")
+        return (X - self.mean) / self.std
+
+    def fit_transform(self, X: np.ndarray) -> np.ndarray:
+        return self.fit(X).transform(X)
+
+
+def check_inputs(X: np.ndarray, y: np.ndarray | None = None, *, name: str = "X") -> None:
+    """Reject what would silently poison training: empty data, NaN/inf, mismatched lengths."""
+    X = np.asarray(X)
+    if X.ndim < 1 or len(X) == 0:
+        raise ValueError(f"{name} is empty (shape {X.shape})")
+    if np.issubdtype(X.dtype, np.floating) and not np.isfinite(X).all():
+        bad = np.argwhere(~np.isfinite(X))[0]
+        raise ValueError(f"{name} contains NaN or inf (first at index {tuple(bad.tolist())})")
+    if y is not None and len(y) != len(X):
+        raise ValueError(f"{name} has {len(X)} examples but its labels have {len(y)}")

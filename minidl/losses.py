@@ -1,0 +1,173 @@
+"""Losses: a scalar that says how wrong a batch of predictions is, and its gradient.
+
+Protocol: ``forward(pred, target) -> float`` returns the **mean over the batch**; ``backward()``
+returns ``dL/dpred`` with the same shape as ``pred`` (the 1/N of the mean is included, so layer
+gradients come out as batch means too). Classification targets are integer labels ``(N,)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from minidl.layers import sigmoid
+
+
+def check_labels(y: np.ndarray, n: int, n_classes: int | None = None) -> np.ndarray:
+    """Validate integer class labels for ``n`` predictions (and ``n_classes`` classes)."""
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"labels must be a 1-D array of class indices, got shape {y.shape}")
+    if y.shape[0] != n:
+        raise ValueError(f"got {n} predictions but {y.shape[0]} labels")
+    if not np.issubdtype(y.dtype, np.integer):
+        if np.issubdtype(y.dtype, np.floating) and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
+            hint = " (they look like whole numbers: convert with y.astype(int))"
+        else:
+            hint = ""
+        raise TypeError(f"labels must be integers, got dtype {y.dtype}{hint}")
+    if n_classes is not None and y.size and (y.min() < 0 or y.max() >= n_classes):
+        bad = y[(y < 0) | (y >= n_classes)]
+        raise ValueError(
+            f"labels must lie in [0, {n_classes - 1}] for {n_classes} classes; found {bad[:5].tolist()}"
+        )
+    return y
+
+
+class Loss:
+    """Base class: remembers what forward cached and refuses backward before forward."""
+
+    def __init__(self) -> None:
+        self._cache = None
+
+    def __call__(self, pred: np.ndarray, target: np.ndarray) -> float:
+        return self.forward(pred, target)
+
+    def _cached(self):
+        if self._cache is None:
+            raise RuntimeError(f"{type(self).__name__}.backward() called before forward()")
+        return self._cache
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class SoftmaxCrossEntropy(Loss):
+    """Softmax followed by cross-entropy, fused, on **logits** ``Z (N, K)`` and labels ``y (N,)``.
+
+    ``L = -(1/N) sum_n log P[n, y_n]`` with ``P = softmax(Z)``. Computed as
+    ``log P[n, k] = Z[n, k] - m_n - log sum_j exp(Z[n, j] - m_n)`` with ``m_n`` the row maximum
+    (log-sum-exp), which is exact and finite for any finite logits.
+
+    >>> loss = SoftmaxCrossEntropy()
+    >>> round(loss.forward(np.zeros((4, 10)), np.array([0, 1, 2, 3])), 4)  # ln 10
+    2.3026
+    """
+
+    def forward(self, Z: np.ndarray, y: np.ndarray) -> float:
+        if Z.ndim != 2:
+            raise ValueError(f"SoftmaxCrossEntropy expects logits of shape (N, K), got {Z.shape}")
+        y = check_labels(y, Z.shape[0], Z.shape[1])
+        if Z.shape[0] == 0:
+            raise ValueError("cannot compute a loss on an empty batch")
+        shifted = Z - Z.max(axis=1, keepdims=True)
+        log_norm = np.log(np.exp(shifted).sum(axis=1))
+        rows = np.arange(Z.shape[0])
+        loss = np.mean(log_norm - shifted[rows, y])  # (1)
+        self._cache = (shifted, log_norm, y)
+        return float(loss)
+
+    def backward(self) -> np.ndarray:
+        """Gradient with respect to the logits.
+
+        Forward (1): ``L = (1/N) sum_n [log sum_j exp(Z[n, j]) - Z[n, y_n]]``.
+        Shapes: returns ``dZ (N, K)``; cache the shifted logits and labels.
+        With ``P = softmax(Z)`` and ``Y`` the one-hot labels:
+          dL/dZ[n, k] = (1/N) (exp(Z[n, k]) / sum_j exp(Z[n, j]) - [k == y_n])
+                      = (P[n, k] - Y[n, k]) / N          (2)
+        Intuition: the softmax Jacobian and the 1/P of the logarithm cancel, leaving "what the
+        model predicted minus what it should have predicted". This is why fusing the two pays.
+        """
+        shifted, log_norm, y = self._cached()
+        N = shifted.shape[0]
+        dZ = np.exp(shifted - log_norm[:, None])  # P
+        dZ[np.arange(N), y] -= 1  # P - Y  (2)
+        dZ /= N  # (2)
+        return dZ
+
+
+class CrossEntropy(Loss):
+    """Cross-entropy on **probabilities** ``P (N, K)`` (e.g. the output of a ``Softmax`` layer).
+
+    ``L = -(1/N) sum_n log P[n, y_n]``. Probabilities are clipped to ``[eps, 1]`` before the log so
+    a zero probability gives a large finite loss instead of infinity.
+    """
+
+    def __init__(self, eps: float = 1e-12) -> None:
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, P: np.ndarray, y: np.ndarray) -> float:
+        if P.ndim != 2:
+            raise ValueError(f"CrossEntropy expects probabilities of shape (N, K), got {P.shape}")
+        y = check_labels(y, P.shape[0], P.shape[1])
+        picked = np.maximum(P[np.arange(P.shape[0]), y], self.eps)
+        self._cache = (P.shape, P.dtype, y, picked)
+        return float(-np.mean(np.log(picked)))  # (1)
+
+    def backward(self) -> np.ndarray:
+        """Forward (1): ``L = -(1/N) sum_n log P[n, y_n]``. Only the true-class entries appear, so
+          dL/dP[n, k] = -[k == y_n] / (N P[n, y_n])       (2)
+        and every other entry is 0.
+        """
+        shape, dtype, y, picked = self._cached()
+        dP = np.zeros(shape, dtype=dtype)
+        dP[np.arange(shape[0]), y] = -1.0 / (shape[0] * picked)  # (2)
+        return dP
+
+
+class MSE(Loss):
+    """Mean squared error ``L = (1/M) sum (pred - target)^2`` over all ``M`` entries (PyTorch's and
+    Keras's ``mean`` reduction)."""
+
+    def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
+        target = np.asarray(target)
+        if pred.shape != target.shape:
+            raise ValueError(f"MSE: prediction shape {pred.shape} != target shape {target.shape}")
+        D = pred - target
+        self._cache = D
+        return float(np.mean(D * D))  # (1)
+
+    def backward(self) -> np.ndarray:
+        """Forward (1): ``L = (1/M) sum_i D_i^2`` with ``D = pred - target``, so
+        dL/dpred = 2 D / M                          (2)
+        """
+        D = self._cached()
+        return (2.0 / D.size) * D  # (2)
+
+
+class SigmoidBinaryCrossEntropy(Loss):
+    """Sigmoid followed by binary cross-entropy, fused, on **logits** ``z`` of shape ``(N,)`` or
+    ``(N, 1)`` and 0/1 labels ``y (N,)``.
+
+    ``L = -(1/N) sum_n [y_n log s(z_n) + (1 - y_n) log(1 - s(z_n))]``, rewritten as
+    ``(1/N) sum_n [max(z_n, 0) - z_n y_n + log(1 + exp(-|z_n|))]``, which never overflows.
+    """
+
+    def forward(self, z: np.ndarray, y: np.ndarray) -> float:
+        if not (z.ndim == 1 or (z.ndim == 2 and z.shape[1] == 1)):
+            raise ValueError(f"SigmoidBinaryCrossEntropy expects logits (N,) or (N, 1), got {z.shape}")
+        y = check_labels(y, z.shape[0], 2)
+        zf = z.reshape(-1)
+        yf = y.astype(zf.dtype)
+        loss = np.mean(np.maximum(zf, 0) - zf * yf + np.log1p(np.exp(-np.abs(zf))))  # (1)
+        self._cache = (zf, yf, z.shape)
+        return float(loss)
+
+    def backward(self) -> np.ndarray:
+        """Forward (1). Differentiating ``-[y log s(z) + (1-y) log(1-s(z))]`` with
+        ``s'(z) = s(z)(1 - s(z))``:
+          dL/dz_n = (1/N) (-y_n (1 - s(z_n)) + (1 - y_n) s(z_n)) = (s(z_n) - y_n) / N     (2)
+        the binary twin of softmax cross-entropy's ``(P - Y) / N``.
+        """
+        zf, yf, shape = self._cached()
+        return ((sigmoid(zf) - yf) / zf.shape[0]).reshape(shape)  # (2)

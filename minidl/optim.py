@@ -1,0 +1,110 @@
+"""Optimisers: turn the gradients that backward left in ``p.grad`` into updates of ``p.value``.
+
+Contract: an optimiser is built from ``model.parameters()``; ``step()`` updates every
+``p.value`` **in place** from ``p.grad``. Any state (momentum buffers, Adam's moments) lives here,
+never on the layers, so the same model can be trained by different optimisers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from minidl.parameter import Parameter
+
+
+class Optimizer:
+    """Base class holding the parameter list and the learning rate."""
+
+    def __init__(self, params: Iterable[Parameter], lr: float) -> None:
+        self.params = list(params)
+        if not self.params:
+            raise ValueError("optimizer got an empty parameter list")
+        if not lr > 0:
+            raise ValueError(f"learning rate must be positive, got {lr}")
+        self.lr = lr
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(lr={self.lr})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional momentum and L2 weight decay (PyTorch's form).
+
+        g = grad + weight_decay * w          (1)
+        v = momentum * v + g                 (2)   (v starts at 0; without momentum v = g)
+        w = w - lr * v                       (3)
+
+    Plain gradient descent is ``momentum=0``: ``w -= lr * grad``. Whether this is batch,
+    mini-batch or stochastic gradient descent depends only on how many examples the gradient was
+    averaged over (``batch_size`` in ``fit``), not on the optimiser.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Parameter],
+        lr: float = 0.01,
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(params, lr)
+        if not 0 <= momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        self.momentum, self.weight_decay = momentum, weight_decay
+        self.velocity = [np.zeros_like(p.value) for p in self.params] if momentum else None
+
+    def step(self) -> None:
+        for i, p in enumerate(self.params):
+            g = p.grad
+            if self.weight_decay:
+                g = g + self.weight_decay * p.value  # (1)
+            if self.momentum:
+                v = self.velocity[i]
+                v *= self.momentum
+                v += g  # (2)
+                g = v
+            p.value -= self.lr * g  # (3)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba, 2015) with bias correction; ``weight_decay`` adds ``wd * w`` to the gradient.
+
+        m = beta1 * m + (1 - beta1) * g              (1)  running mean of gradients
+        v = beta2 * v + (1 - beta2) * g^2            (2)  running mean of squared gradients
+        m_hat = m / (1 - beta1^t), v_hat = v / (1 - beta2^t)   (3)  undo the bias towards 0
+        w = w - lr * m_hat / (sqrt(v_hat) + eps)     (4)
+
+    Each weight gets its own step size: large where gradients are consistently small.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Parameter],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(params, lr)
+        self.beta1, self.beta2 = betas
+        self.eps, self.weight_decay = eps, weight_decay
+        self.m = [np.zeros_like(p.value) for p in self.params]
+        self.v = [np.zeros_like(p.value) for p in self.params]
+        self.t = 0
+
+    def step(self) -> None:
+        self.t += 1
+        c1 = 1 - self.beta1**self.t
+        c2 = 1 - self.beta2**self.t
+        for p, m, v in zip(self.params, self.m, self.v, strict=True):
+            g = p.grad + self.weight_decay * p.value if self.weight_decay else p.grad
+            m *= self.beta1
+            m += (1 - self.beta1) * g  # (1)
+            v *= self.beta2
+            v += (1 - self.beta2) * g * g  # (2)
+            m_hat, v_hat = m / c1, v / c2  # (3)
+            p.value -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)  # (4)

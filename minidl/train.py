@@ -1,0 +1,247 @@
+"""Training: ``fit`` runs the loop, ``evaluate`` scores, ``predict`` gives outputs.
+
+One update step is always the same four lines, whatever the batch size:
+
+    out = model.forward(X_batch)          # predictions
+    L = loss.forward(out, y_batch)        # how wrong, averaged over the batch
+    model.backward(loss.backward())       # every parameter's .grad = dL/dparameter
+    optimizer.step()                      # parameters move against their gradient
+
+``fit`` wraps it with epochs, shuffling, metrics before and after each epoch, and callbacks.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from minidl._rng import RngLike, as_generator
+from minidl.callbacks import Callback, ProgressBar, TerminateOnNaN, default_verbosity
+from minidl.data import batches, check_inputs, n_batches
+from minidl.losses import Loss, SigmoidBinaryCrossEntropy
+from minidl.model import Sequential
+from minidl.optim import Optimizer
+
+EVAL_BATCH_SIZE = 2048
+
+
+class History:
+    """What happened during ``fit``, in Keras's names, JSON-able.
+
+    ``history`` maps ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy`` to lists whose entry
+    ``i`` is measured after epoch ``i`` on the whole set in eval mode; entry 0 is **before the
+    first update**. ``epoch`` lists those epoch numbers, ``step_loss`` holds the loss of every
+    update's batch, ``epoch_time`` the seconds of each epoch. ``stop_reason`` / ``stopped_epoch``
+    say why training ended early (None if it ran all epochs), ``best_epoch`` is set by a callback
+    that tracks the best score.
+    """
+
+    def __init__(self, params: dict | None = None) -> None:
+        self.history: dict[str, list[float]] = {}
+        self.epoch: list[int] = []
+        self.step_loss: list[float] = []
+        self.epoch_time: list[float] = []
+        self.params = dict(params or {})
+        self.stop_training = False
+        self.stop_reason: str | None = None
+        self.stopped_epoch: int | None = None
+        self.diverged = False
+        self.best_epoch: int | None = None
+
+    def append(self, epoch: int, logs: dict[str, float]) -> None:
+        self.epoch.append(epoch)
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(value)
+
+    def stop(self, reason: str, *, epoch: int | None = None, diverged: bool = False) -> None:
+        """Ask ``fit`` to stop after the current step or epoch, recording why and when."""
+        self.stop_training = True
+        self.stop_reason = reason
+        self.diverged = self.diverged or diverged
+        self.stopped_epoch = epoch if epoch is not None else (self.epoch[-1] if self.epoch else 0)
+
+    def to_dict(self) -> dict:
+        return {
+            "history": self.history,
+            "epoch": self.epoch,
+            "step_loss": self.step_loss,
+            "epoch_time": self.epoch_time,
+            "params": self.params,
+            "stop_reason": self.stop_reason,
+            "stopped_epoch": self.stopped_epoch,
+            "diverged": self.diverged,
+            "best_epoch": self.best_epoch,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> History:
+        h = cls(data.get("params"))
+        h.history = {k: list(v) for k, v in data["history"].items()}
+        h.epoch = list(data["epoch"])
+        h.step_loss = list(data.get("step_loss", []))
+        h.epoch_time = list(data.get("epoch_time", []))
+        h.stop_reason = data.get("stop_reason")
+        h.stopped_epoch = data.get("stopped_epoch")
+        h.diverged = data.get("diverged", False)
+        h.best_epoch = data.get("best_epoch")
+        return h
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    def __repr__(self) -> str:
+        last = {k: round(v[-1], 4) for k, v in self.history.items() if v}
+        return f"History(epochs={self.epoch[-1] if self.epoch else 0}, last={last})"
+
+
+def predict(
+    model: Sequential, X: np.ndarray, *, batch_size: int = EVAL_BATCH_SIZE, labels: bool = False
+) -> np.ndarray:
+    """Model outputs for ``X`` in eval mode, computed in chunks to bound memory.
+
+    With ``labels=True`` returns class labels instead: the arg-max of ``(N, K)`` outputs, or
+    ``output > 0`` for a single logit per example (a sigmoid's 0.5 threshold on logits).
+    """
+    check_inputs(X)
+    mode = [layer.training for layer in model.layers]
+    model.eval()
+    try:
+        out = np.concatenate([model.forward(X[i : i + batch_size]) for i in range(0, len(X), batch_size)])
+    finally:
+        for layer, m in zip(model.layers, mode, strict=True):
+            layer.train(m)
+    return output_labels(out) if labels else out
+
+
+def output_labels(out: np.ndarray) -> np.ndarray:
+    """Turn model outputs into class labels (arg-max, or the sign of a single logit)."""
+    if out.ndim == 2 and out.shape[1] > 1:
+        return out.argmax(axis=1)
+    return (out.reshape(-1) > 0).astype(np.int64)
+
+
+def evaluate(
+    model: Sequential, X: np.ndarray, y: np.ndarray, loss: Loss, *, batch_size: int = EVAL_BATCH_SIZE
+) -> dict[str, float]:
+    """``{"loss": ..., "accuracy": ...}`` on the whole set, in eval mode (accuracy only for
+    integer class labels)."""
+    check_inputs(X, y)
+    out = predict(model, X, batch_size=batch_size)
+    result = {"loss": loss.forward(out, y)}
+    if np.issubdtype(np.asarray(y).dtype, np.integer):
+        if isinstance(loss, SigmoidBinaryCrossEntropy) or out.ndim == 2 and out.shape[1] > 1:
+            result["accuracy"] = float(np.mean(output_labels(out) == y))
+    return result
+
+
+def train_epoch(
+    model: Sequential,
+    X: np.ndarray,
+    y: np.ndarray,
+    loss: Loss,
+    optimizer: Optimizer,
+    batch_size: int | None,
+    rng: np.random.Generator,
+    on_batch_end=None,
+) -> list[float]:
+    """One pass over the data in a fresh random order; returns each step's batch loss."""
+    losses = []
+    for step, (Xb, yb) in enumerate(batches(X, y, batch_size, rng)):
+        L = loss.forward(model.forward(Xb), yb)
+        losses.append(L)
+        if on_batch_end is not None and on_batch_end(step, L):
+            break  # asked to stop: do not apply an update computed from a bad loss
+        model.backward(loss.backward(), input_grad=False)
+        optimizer.step()
+    return losses
+
+
+def fit(
+    model: Sequential,
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    loss: Loss,
+    optimizer: Optimizer,
+    epochs: int,
+    batch_size: int | None = None,
+    validation_data: tuple[np.ndarray, np.ndarray] | None = None,
+    callbacks: Sequence[Callback] = (),
+    rng: RngLike = None,
+    verbose: int | None = None,
+) -> History:
+    """Train ``model`` for up to ``epochs`` passes over ``(X, y)``; returns a ``History``.
+
+    ``batch_size=None`` is batch gradient descent (one update per epoch), ``1`` stochastic,
+    anything else mini-batch. ``rng`` (Generator or seed) draws each epoch's order, so the same
+    rng and the same model give bit-identical results. ``verbose``: 0 silent, 1 live progress
+    line, 2 one line per epoch, None picks 1 on a terminal and 2 otherwise (progress goes to
+    stderr). A NaN or infinite loss stops training with a message; the history so far is returned.
+    """
+    check_inputs(X, y)
+    if validation_data is not None:
+        if len(validation_data) != 2:
+            raise ValueError("validation_data must be a pair (X_val, y_val)")
+        check_inputs(*validation_data, name="X_val")
+    if epochs < 0:
+        raise ValueError(f"epochs must be >= 0, got {epochs}")
+    rng = as_generator(rng)
+    verbose = default_verbosity() if verbose is None else verbose
+    steps = n_batches(len(X), batch_size)
+    history = History(
+        {"epochs": epochs, "batch_size": batch_size, "n_train": len(X), "steps_per_epoch": steps}
+    )
+
+    callbacks = list(callbacks)
+    if not any(isinstance(cb, TerminateOnNaN) for cb in callbacks):
+        callbacks.insert(0, TerminateOnNaN())
+    if verbose:
+        callbacks.append(ProgressBar(mode=verbose, epochs=epochs))
+    for cb in callbacks:
+        cb.set_context(model, history)
+
+    def measure() -> dict[str, float]:
+        logs = evaluate(model, X, y, loss)
+        if validation_data is not None:
+            val = evaluate(model, *validation_data, loss)
+            logs.update({f"val_{k}": v for k, v in val.items()})
+        return logs
+
+    was_training = [layer.training for layer in model.layers]
+    logs = measure()
+    history.append(0, logs)
+    for cb in callbacks:
+        cb.on_train_begin(logs)
+
+    for epoch in range(1, epochs + 1):
+        for cb in callbacks:
+            cb.on_epoch_begin(epoch)
+        started = time.perf_counter()
+
+        def on_batch_end(step: int, L: float, epoch: int = epoch) -> bool:
+            history.step_loss.append(L)
+            batch_logs = {"loss": L, "epoch": epoch, "n_batches": steps}
+            for cb in callbacks:
+                cb.on_batch_end(step, batch_logs)
+            return history.stop_training
+
+        model.train()
+        train_epoch(model, X, y, loss, optimizer, batch_size, rng, on_batch_end)
+        history.epoch_time.append(time.perf_counter() - started)
+        if history.diverged:
+            break  # metrics of a diverged model are meaningless; keep what we had
+        logs = measure()
+        history.append(epoch, logs)
+        for cb in callbacks:
+            cb.on_epoch_end(epoch, logs)
+        if history.stop_training:
+            break
+
+    for layer, mode in zip(model.layers, was_training, strict=True):
+        layer.train(mode)
+    for cb in callbacks:
+        cb.on_train_end(logs)
+    return history
