@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# One entry point for a fresh Debian/Ubuntu machine. Idempotent: a second run skips what is done.
+#   ./run.sh main   set up, then run the main experiment (softmax-only study)
+#   ./run.sh test   set up, then run the test suite
+#   ./run.sh setup  set up only: Fashion-MNIST from Debian, a .venv with minidl and its dev tools
+# Extra arguments are passed on (e.g. ./run.sh main --quick, ./run.sh test -k gradients).
+# MINIDL_EXTRAS chooses the pip extras to install (default: dev).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_install() {
+  # Installs Debian packages that are missing; runs `apt-get update` at most once per call.
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "run.sh: installing ${missing[*]} (apt-get)" >&2
+  as_root apt-get update -q
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q "${missing[@]}"
+}
+
+setup() {
+  if command -v apt-get >/dev/null 2>&1; then
+    apt_install dataset-fashion-mnist
+    python3 -m venv --help >/dev/null 2>&1 && python3 -c "import ensurepip" 2>/dev/null \
+      || apt_install python3-venv
+  else
+    echo "run.sh: no apt-get here; minidl will download Fashion-MNIST into ~/.cache on first use" >&2
+  fi
+  [ -x .venv/bin/python ] || python3 -m venv .venv
+  local extras="${MINIDL_EXTRAS:-dev}"
+  local stamp=".venv/.minidl-installed"
+  local want
+  want="$(sha256sum pyproject.toml | cut -c1-16) $extras"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q -e ".[$extras]"
+    echo "$want" > "$stamp"
+  fi
+}
+
+cmd="${1:-}"
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  setup) setup ;;
+  main) setup; exec .venv/bin/python -m experiments.softmax_only "$@" ;;
+  test) setup; exec .venv/bin/python -m pytest "$@" ;;
+  *) echo "usage: ./run.sh main|test|setup [args...]" >&2; exit 2 ;;
+esac
