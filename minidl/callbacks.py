@@ -5,14 +5,32 @@ Hooks, in order: ``on_train_begin(logs)`` (logs hold the metrics before the firs
 ``on_epoch_end(epoch, logs)`` with the epoch's metrics, ``on_train_end(logs)``. Epochs count from
 1; epoch 0 means "before training". A callback stops training by calling
 ``self.history.stop(reason)``; ``fit`` finishes the current step or epoch and returns.
+
+``on_train_end`` also runs when training is interrupted by Ctrl-C (``KeyboardInterrupt``), before
+``fit`` re-raises it: that is where ``EarlyStopping`` restores the best weights and
+``HistoryCheckpoint`` writes the final history. ``sigterm_as_interrupt()`` makes a ``kill``
+(SIGTERM) behave the same way.
+
+What is here: ``TerminateOnNaN`` (added by ``fit``), ``EarlyStopping``, ``ModelCheckpoint`` with
+``read_checkpoint_info``, ``HistoryCheckpoint``, the ``ProgressBar`` and ``sigterm_as_interrupt``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import signal
 import sys
+import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from typing import TextIO
+
+import numpy as np
+
+from minidl.model import load_npz
 
 
 class Callback:
@@ -67,6 +85,326 @@ class TerminateOnNaN(Callback):
             )
 
 
+# ---- watching one metric: EarlyStopping and ModelCheckpoint ---------------------------------
+
+_LOWER_IS_BETTER = ("loss", "error", "mse", "mae")
+_HIGHER_IS_BETTER = ("accuracy", "acc", "auc", "f1", "precision", "recall")
+
+
+def infer_mode(monitor: str) -> str:
+    """``"min"`` for a name ending in ``loss`` (or ``error``, ``mse``, ``mae``), ``"max"`` for one
+    ending in ``accuracy`` (or ``acc``, ``auc``, ``f1``, ``precision``, ``recall``).
+
+    >>> infer_mode("val_loss"), infer_mode("val_accuracy")
+    ('min', 'max')
+    """
+    name = monitor.lower()
+    if name.endswith(_LOWER_IS_BETTER):
+        return "min"
+    if name.endswith(_HIGHER_IS_BETTER):
+        return "max"
+    raise ValueError(f"cannot tell whether {monitor!r} should go down or up: pass mode='min' or mode='max'")
+
+
+class MonitorCallback(Callback):
+    """A callback that follows one metric of the history (``monitor``) and knows which way is better.
+
+    ``mode="min"``: lower is better, ``"max"``: higher is better, ``None``: read from the name
+    (``infer_mode``). A new value is an improvement when it beats the reference by **more** than
+    ``min_delta``: ``current < best - min_delta`` in min mode, ``current > best + min_delta`` in
+    max mode. NaN and infinities never count as improvements.
+    """
+
+    def __init__(self, monitor: str, mode: str | None = None, min_delta: float = 0.0) -> None:
+        if mode is None:
+            mode = infer_mode(monitor)
+        elif mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min', 'max' or None (inferred from the name), got {mode!r}")
+        self.monitor, self.mode, self.min_delta = monitor, mode, abs(min_delta)
+
+    def is_improvement(self, current: float, reference: float | None) -> bool:
+        """Is ``current`` better than ``reference`` (None: nothing to beat yet) by more than min_delta?"""
+        if not math.isfinite(current):
+            return False
+        if reference is None:
+            return True
+        if self.mode == "min":
+            return current < reference - self.min_delta
+        return current > reference + self.min_delta
+
+    def monitored_value(self, logs: dict) -> float:
+        """``logs[monitor]``, or an error listing the metrics that do exist (Keras only warns)."""
+        if self.monitor not in logs:
+            keys = [k for k, v in logs.items() if isinstance(v, float)]
+            hint = ""
+            if self.monitor.startswith("val_") and not any(k.startswith("val_") for k in keys):
+                hint = " (val_* metrics need fit(..., validation_data=(X_val, y_val)))"
+            raise ValueError(
+                f"{type(self).__name__}: monitor {self.monitor!r} is not in the history; "
+                f"it has {', '.join(keys) or 'nothing'}{hint}"
+            )
+        return float(logs[self.monitor])
+
+
+class EarlyStopping(MonitorCallback):
+    """Stop training when ``monitor`` has stopped improving, and go back to its best weights.
+
+    Keras's ``EarlyStopping``, with the same arguments:
+
+    * ``patience``: how many epochs in a row without improvement are tolerated. The run stops at
+      the epoch that makes ``patience`` of them (``patience=0`` behaves like 1, as in Keras).
+    * ``min_delta``: smaller changes than this do not count as improvements.
+    * ``baseline``: when given, an improvement resets the patience count only if it also beats
+      ``baseline``; so the run stops if ``monitor`` has not beaten ``baseline`` within ``patience``
+      epochs. (Keras 3's code never stops while scores still improve, even above the baseline;
+      this follows its documentation instead.)
+    * ``start_from_epoch``: the first ``start_from_epoch`` epochs are a warm-up, not watched.
+    * ``restore_best_weights`` (default True, unlike Keras): at the end of training, whether it
+      stopped early, ran all its epochs, diverged or was interrupted, the model gets back the
+      weights it had at the end of its best epoch.
+
+    Only trained epochs (1, 2, ...) are candidates for "best", as in Keras: epoch 0, the untrained
+    model, is never restored, even if every epoch made ``monitor`` worse. After training,
+    ``best``, ``best_epoch`` and ``stopped_epoch`` (None if it did not stop the run) say what
+    happened; ``history.best_epoch`` is set too, and the stop reason reads like
+    ``early stopping: val_loss did not improve for 5 epochs (best 0.3123 at epoch 12)``.
+    """
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        mode: str | None = None,
+        patience: int = 0,
+        min_delta: float = 0.0,
+        restore_best_weights: bool = True,
+        baseline: float | None = None,
+        start_from_epoch: int = 0,
+    ) -> None:
+        super().__init__(monitor, mode, min_delta)
+        if patience < 0 or start_from_epoch < 0:
+            raise ValueError(
+                f"patience and start_from_epoch must be >= 0, got {patience}, {start_from_epoch}"
+            )
+        self.patience, self.start_from_epoch = patience, start_from_epoch
+        self.restore_best_weights, self.baseline = restore_best_weights, baseline
+        self._reset()
+
+    def _reset(self) -> None:
+        self.wait = 0  # epochs since the last improvement that also beat the baseline
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self.best_weights: dict[str, np.ndarray] | None = None
+        self.stopped_epoch: int | None = None
+
+    def on_train_begin(self, logs: dict) -> None:
+        self._reset()  # the same instance may serve several fits
+        self.monitored_value(logs)  # an unknown monitor fails now, before any training
+
+    def on_epoch_end(self, epoch: int, logs: dict) -> None:
+        current = self.monitored_value(logs)
+        if epoch <= self.start_from_epoch:
+            return  # warm-up
+        self.wait += 1
+        if self.is_improvement(current, self.best):
+            self.best, self.best_epoch = current, epoch
+            self.history.best_epoch = epoch
+            if self.restore_best_weights:
+                self.best_weights = self.model.state_dict()  # a copy
+            if self.baseline is None or self.is_improvement(current, self.baseline):
+                self.wait = 0
+        if self.wait >= max(self.patience, 1) and not self.history.stop_training:
+            self.stopped_epoch = epoch
+            self.history.stop(self._reason(), epoch=epoch)
+
+    def _reason(self) -> str:
+        epochs = f"{self.wait} epoch{'s' if self.wait != 1 else ''}"
+        best = "no finite value" if self.best is None else f"best {self.best:.4f} at epoch {self.best_epoch}"
+        beat_baseline = self.best is not None and self.is_improvement(self.best, self.baseline)
+        if self.baseline is not None and not beat_baseline:
+            what = f"did not beat the baseline {self.baseline:.4f} in"
+        else:
+            what = (
+                f"did not improve by more than {self.min_delta:g} for"
+                if self.min_delta
+                else "did not improve for"
+            )
+        return f"early stopping: {self.monitor} {what} {epochs} ({best})"
+
+    def on_train_end(self, logs: dict) -> None:
+        if self.restore_best_weights and self.best_weights is not None:
+            self.model.load_state_dict(self.best_weights)
+
+
+class ModelCheckpoint(MonitorCallback):
+    """Save the model's weights during training, by default only when ``monitor`` improves.
+
+    ``path`` may name the epoch and any metric, filled in with ``str.format``:
+    ``"ckpt/best.npz"`` keeps one file (the best so far), ``"ckpt/epoch{epoch}.npz"`` one per saved
+    epoch, numbered from 1 and zero-padded to two digits like Keras's ``{epoch:02d}``
+    (``epoch03.npz``); ``"ckpt/{epoch:03d}-{val_loss:.4f}.npz"`` works too. With
+    ``save_best_only=False`` every epoch is saved.
+
+    Files are ``Sequential.save`` archives (``.npz``, no pickle, written atomically: an
+    interrupted run leaves the previous complete file, never half of a new one). Next to the
+    weights they hold ``monitor``, ``mode``, ``best_score``, ``best_epoch`` and ``epoch``, so a
+    restarted run knows what it has to beat: ``read_checkpoint_info(path)``. Load the weights with
+    ``model.load(path)`` into a model of the same architecture. To resume, pass the stored score
+    as ``initial_value_threshold`` (Keras's name): only a better model then overwrites the file.
+
+    Like ``EarlyStopping``, only trained epochs (1, 2, ...) are saved or count as best.
+    After training, ``best``, ``best_epoch`` and ``last_saved`` (the last file written) say what
+    happened; ``history.best_epoch`` is set too.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        monitor: str = "val_loss",
+        mode: str | None = None,
+        save_best_only: bool = True,
+        initial_value_threshold: float | None = None,
+    ) -> None:
+        super().__init__(monitor, mode)
+        self.path = os.fspath(path)
+        self.save_best_only = save_best_only
+        self.initial_value_threshold = initial_value_threshold
+        self.best, self.best_epoch, self.last_saved = initial_value_threshold, None, None
+
+    def filename(self, epoch: int, logs: dict) -> str:
+        """The file name for ``epoch``: ``path`` with ``{epoch}`` and metric names filled in."""
+        pattern = self.path.replace("{epoch}", "{epoch:02d}")
+        try:
+            return pattern.format(epoch=epoch, **logs)
+        except (KeyError, IndexError, ValueError) as err:
+            names = ", ".join(["epoch", *(k for k, v in logs.items() if isinstance(v, float))])
+            raise ValueError(
+                f"ModelCheckpoint path {self.path!r} cannot be filled in ({type(err).__name__}: {err}); "
+                f"it may use {{name}} or {{name:format}} with the names {names}"
+            ) from err
+
+    def on_train_begin(self, logs: dict) -> None:
+        self.best, self.best_epoch, self.last_saved = self.initial_value_threshold, None, None
+        self.monitored_value(logs)  # fail now, not after hours of training, on an unknown name
+        self.filename(0, logs)
+
+    def on_epoch_end(self, epoch: int, logs: dict) -> None:
+        current = self.monitored_value(logs)
+        improved = self.is_improvement(current, self.best)
+        best, best_epoch = (current, epoch) if improved else (self.best, self.best_epoch)
+        if improved or not self.save_best_only:
+            self.last_saved = self.save(epoch, logs, best, best_epoch)
+        # Recorded only once the file is written: an interrupted save keeps the old file, and the
+        # old record that goes with it.
+        self.best, self.best_epoch = best, best_epoch
+        if improved:
+            self.history.best_epoch = epoch
+
+    def save(self, epoch: int, logs: dict, best: float | None, best_epoch: int | None) -> str:
+        """Write the weights of ``epoch`` with the best score so far and its epoch; returns the file name."""
+        path = self.filename(epoch, logs)
+        self.model.save(
+            path,
+            monitor=self.monitor,
+            mode=self.mode,
+            best_score=np.nan if best is None else best,
+            best_epoch=0 if best_epoch is None else best_epoch,
+            epoch=epoch,
+        )
+        return path
+
+
+def read_checkpoint_info(path: str | os.PathLike) -> dict:
+    """What a ``ModelCheckpoint`` file says about itself, without loading it into a model.
+
+    Returns ``{"monitor": "val_loss", "mode": "min", "best_score": 0.3123, "best_epoch": 12,
+    "epoch": 12}``: the monitored metric, the best score and its epoch when the file was written
+    (None if no epoch had a finite score yet), and the epoch whose weights the file holds.
+    """
+    arrays = load_npz(path)
+    try:
+        score, best_epoch = float(arrays["__best_score__"]), int(arrays["__best_epoch__"])
+        info = {"monitor": str(arrays["__monitor__"]), "mode": str(arrays["__mode__"])}
+        info["epoch"] = int(arrays["__epoch__"])
+    except KeyError as err:
+        raise ValueError(f"{os.fspath(path)!r} was not written by ModelCheckpoint (no {err} entry)") from err
+    info["best_score"] = score if math.isfinite(score) else None
+    info["best_epoch"] = best_epoch if best_epoch > 0 else None
+    return info
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers only ever see the old or the new file, whole.
+
+    Same recipe as ``minidl.model.save_npz``: a temporary file in the target's directory, flushed
+    and fsynced, then renamed over the target (``os.replace`` is atomic).
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+class HistoryCheckpoint(Callback):
+    """Write ``history.to_dict()`` as JSON to ``path`` before training, after every epoch and at
+    the end, atomically. A run that is interrupted or killed leaves the history so far on disk,
+    complete and loadable with ``History.from_dict(json.load(f))``.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = os.fspath(path)
+
+    def write(self) -> None:
+        write_text_atomic(self.path, self.history.to_json())
+
+    def on_train_begin(self, logs: dict) -> None:
+        self.write()
+
+    def on_epoch_end(self, epoch: int, logs: dict) -> None:
+        self.write()
+
+    def on_train_end(self, logs: dict) -> None:
+        self.write()  # with the stop reason and the best epoch
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within this block, SIGTERM (``kill PID``, a batch system ending a job) raises
+    ``KeyboardInterrupt`` like Ctrl-C, so ``fit`` records the interruption, runs every callback's
+    ``on_train_end`` (best weights restored, final history written) and re-raises.
+
+    >>> with sigterm_as_interrupt():      # doctest: +SKIP
+    ...     fit(model, X, y, ...)
+
+    The previous handler comes back on exit. Python runs signal handlers in the main thread only,
+    so in another thread this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+# ---- progress display -------------------------------------------------------------------------
+
+
 def _format_logs(logs: dict) -> str:
     return "  ".join(f"{k} {v:.4f}" for k, v in logs.items() if isinstance(v, float))
 
@@ -90,6 +428,7 @@ class ProgressBar(Callback):
         self.mode, self.epochs = mode, epochs
         self.stream = stream if stream is not None else sys.stderr
         self.min_interval = min_interval
+        self._live = False  # a live line is on screen without its newline yet
 
     def _write(self, text: str) -> None:
         self.stream.write(text)
@@ -130,14 +469,19 @@ class ProgressBar(Callback):
         self._write(
             f"\r{self._epoch_label(logs['epoch'])} [{bar}] {done}/{n}  loss {self._running:.4f}{eta}   "
         )
+        self._live = True
 
     def on_epoch_end(self, epoch: int, logs: dict) -> None:
         seconds = time.perf_counter() - self._t0
         line = f"{self._epoch_label(epoch)}  {seconds:.1f}s  {_format_logs(logs)}"
         self._write(("\r" + line + " " * 20 + "\n") if self.mode == 1 else line + "\n")
+        self._live = False
 
     def on_train_end(self, logs: dict) -> None:
         reason = self.history.stop_reason if self.history is not None else None
+        if self._live:  # stopped mid-epoch (divergence, Ctrl-C): end the live line first
+            self._write("\n")
+            self._live = False
         if reason:
             self._write(f"stopped: {reason}\n")
 
