@@ -180,6 +180,9 @@ def fit(
     rng and the same model give bit-identical results. ``verbose``: 0 silent, 1 live progress
     line, 2 one line per epoch, None picks 1 on a terminal and 2 otherwise (progress goes to
     stderr). A NaN or infinite loss stops training with a message; the history so far is returned.
+    Ctrl-C (``KeyboardInterrupt``) is recorded in ``history.stop_reason``, every callback's
+    ``on_train_end`` still runs (checkpoints and history files stay complete), then it is re-raised;
+    wrap the call in ``callbacks.sigterm_as_interrupt()`` to treat SIGTERM the same way.
     """
     check_inputs(X, y)
     if validation_data is not None:
@@ -216,32 +219,44 @@ def fit(
     for cb in callbacks:
         cb.on_train_begin(logs)
 
-    for epoch in range(1, epochs + 1):
-        for cb in callbacks:
-            cb.on_epoch_begin(epoch)
-        started = time.perf_counter()
-
-        def on_batch_end(step: int, L: float, epoch: int = epoch) -> bool:
-            history.step_loss.append(L)
-            batch_logs = {"loss": L, "epoch": epoch, "n_batches": steps}
+    interrupted: KeyboardInterrupt | None = None
+    epoch = 0
+    try:
+        for epoch in range(1, epochs + 1):
             for cb in callbacks:
-                cb.on_batch_end(step, batch_logs)
-            return history.stop_training
+                cb.on_epoch_begin(epoch)
+            started = time.perf_counter()
 
-        model.train()
-        train_epoch(model, X, y, loss, optimizer, batch_size, rng, on_batch_end)
-        history.epoch_time.append(time.perf_counter() - started)
-        if history.diverged:
-            break  # metrics of a diverged model are meaningless; keep what we had
-        logs = measure()
-        history.append(epoch, logs)
-        for cb in callbacks:
-            cb.on_epoch_end(epoch, logs)
-        if history.stop_training:
-            break
+            def on_batch_end(step: int, L: float, epoch: int = epoch) -> bool:
+                history.step_loss.append(L)
+                batch_logs = {"loss": L, "epoch": epoch, "n_batches": steps}
+                for cb in callbacks:
+                    cb.on_batch_end(step, batch_logs)
+                return history.stop_training
+
+            model.train()
+            train_epoch(model, X, y, loss, optimizer, batch_size, rng, on_batch_end)
+            history.epoch_time.append(time.perf_counter() - started)
+            if history.diverged:
+                break  # metrics of a diverged model are meaningless; keep what we had
+            logs = measure()
+            history.append(epoch, logs)
+            for cb in callbacks:
+                cb.on_epoch_end(epoch, logs)
+            if history.stop_training:
+                break
+    except KeyboardInterrupt as err:
+        # Ctrl-C (or SIGTERM inside callbacks.sigterm_as_interrupt): record it, let the callbacks
+        # finish (restore the best weights, write final files), then re-raise as Keras does.
+        history.stop(
+            f"interrupted by {str(err) or 'user'} (KeyboardInterrupt) during epoch {epoch}", epoch=epoch
+        )
+        interrupted = err
 
     for layer, mode in zip(model.layers, was_training, strict=True):
         layer.train(mode)
     for cb in callbacks:
         cb.on_train_end(logs)
+    if interrupted is not None:
+        raise interrupted
     return history
