@@ -4,8 +4,15 @@ Every forward and backward pass is written by hand, with its derivation in the d
 checked against finite differences by the test suite.
 """
 
-from minidl import callbacks, data, gradcheck, init, layers, losses, metrics, optim
-from minidl.callbacks import Callback, ProgressBar, TerminateOnNaN
+from minidl import callbacks, data, datasets, gradcheck, init, layers, losses, metrics, model_selection, optim
+from minidl.callbacks import (
+    Callback,
+    EarlyStopping,
+    HistoryCheckpoint,
+    ModelCheckpoint,
+    ProgressBar,
+    TerminateOnNaN,
+)
 from minidl.data import Standardizer, batches, one_hot, scale_pixels
 from minidl.layers import Dense, Dropout, Flatten, Layer, ReLU, Sigmoid, Softmax, Tanh
 from minidl.losses import MSE, CrossEntropy, SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy
@@ -22,6 +29,9 @@ __all__ = [
     "Adam",
     "Callback",
     "CrossEntropy",
+    "EarlyStopping",
+    "HistoryCheckpoint",
+    "ModelCheckpoint",
     "Dense",
     "Dropout",
     "Flatten",
@@ -41,6 +51,7 @@ __all__ = [
     "batches",
     "callbacks",
     "data",
+    "datasets",
     "evaluate",
     "fit",
     "gradcheck",
@@ -48,6 +59,7 @@ __all__ = [
     "layers",
     "losses",
     "metrics",
+    "model_selection",
     "one_hot",
     "optim",
     "predict",

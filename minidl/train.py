@@ -106,14 +106,19 @@ def predict(
     ``output > 0`` for a single logit per example (a sigmoid's 0.5 threshold on logits).
     """
     check_inputs(X)
+    out = _outputs(model, X, batch_size)
+    return output_labels(out) if labels else out
+
+
+def _outputs(model: Sequential, X: np.ndarray, batch_size: int) -> np.ndarray:
     mode = [layer.training for layer in model.layers]
     model.eval()
     try:
-        out = np.concatenate([model.forward(X[i : i + batch_size]) for i in range(0, len(X), batch_size)])
+        chunks = [model.forward(X[i : i + batch_size]) for i in range(0, len(X), batch_size)]
     finally:
         for layer, m in zip(model.layers, mode, strict=True):
             layer.train(m)
-    return output_labels(out) if labels else out
+    return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
 
 
 def output_labels(out: np.ndarray) -> np.ndarray:
@@ -129,7 +134,11 @@ def evaluate(
     """``{"loss": ..., "accuracy": ...}`` on the whole set, in eval mode (accuracy only for
     integer class labels)."""
     check_inputs(X, y)
-    out = predict(model, X, batch_size=batch_size)
+    return _scores(model, X, y, loss, batch_size)
+
+
+def _scores(model: Sequential, X: np.ndarray, y: np.ndarray, loss: Loss, batch_size: int) -> dict[str, float]:
+    out = _outputs(model, X, batch_size)
     result = {"loss": loss.forward(out, y)}
     if np.issubdtype(np.asarray(y).dtype, np.integer):
         if isinstance(loss, SigmoidBinaryCrossEntropy) or out.ndim == 2 and out.shape[1] > 1:
@@ -207,9 +216,10 @@ def fit(
         cb.set_context(model, history)
 
     def measure() -> dict[str, float]:
-        logs = evaluate(model, X, y, loss)
+        # Inputs were checked once above; per-epoch scoring skips the (costly) NaN scan.
+        logs = _scores(model, X, y, loss, EVAL_BATCH_SIZE)
         if validation_data is not None:
-            val = evaluate(model, *validation_data, loss)
+            val = _scores(model, *validation_data, loss, EVAL_BATCH_SIZE)
             logs.update({f"val_{k}": v for k, v in val.items()})
         return logs
 
