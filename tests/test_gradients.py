@@ -15,7 +15,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minidl import layers, losses
+from minidl import conv, layers, losses
 from minidl.gradcheck import numerical_gradient, rel_error
 
 TOL = 1e-6
@@ -66,6 +66,33 @@ def dropout(rng, n, d):
     return layer, X
 
 
+def conv2d(rng, n, d):
+    layer = conv.Conv2D(2, 3, 3, rng=rng, dtype=np.float64)
+    return layer, rng.standard_normal((n, 2, d + 3, d + 2))
+
+
+def conv2d_strided_padded(rng, n, d):
+    layer = conv.Conv2D(2, 2, 3, stride=2, padding=1, rng=rng, dtype=np.float64)
+    return layer, rng.standard_normal((n, 2, d + 1, d + 2))
+
+
+def conv2d_non_square(rng, n, d):
+    layer = conv.Conv2D(1, 2, (2, 3), padding=(1, 0), rng=rng, dtype=np.float64)
+    return layer, rng.standard_normal((n, 1, d + 1, d + 2))
+
+
+def maxpool2d(rng, n, d):
+    X = rng.standard_normal((n, 2, d + 1, d + 2))
+    # Adding 1e-3 * rank keeps the order and leaves every two entries >= 1e-3 (>> H) apart: no ties.
+    return conv.MaxPool2D(2), X + 1e-3 * np.argsort(np.argsort(X, axis=None)).reshape(X.shape)
+
+
+def maxpool2d_overlapping(rng, n, d):
+    X = rng.standard_normal((n, 2, d + 2, d + 3))
+    # Adding 1e-3 * rank keeps the order and leaves every two entries >= 1e-3 (>> H) apart: no ties.
+    return conv.MaxPool2D(3, stride=2), X + 1e-3 * np.argsort(np.argsort(X, axis=None)).reshape(X.shape)
+
+
 LAYERS = {
     "Dense": dense,
     "Dense(glorot)": dense_glorot,
@@ -75,6 +102,11 @@ LAYERS = {
     "Softmax": softmax,
     "Flatten": flatten,
     "Dropout(fixed mask)": dropout,
+    "Conv2D(stride 1, pad 0)": conv2d,
+    "Conv2D(stride 2, pad 1)": conv2d_strided_padded,
+    "Conv2D(kernel 2x3, pad (1, 0))": conv2d_non_square,
+    "MaxPool2D(2)": maxpool2d,
+    "MaxPool2D(3, stride 2)": maxpool2d_overlapping,
 }
 
 
