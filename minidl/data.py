@@ -78,8 +78,16 @@ class Standardizer:
         self.mean = self.std = None
 
     def fit(self, X: np.ndarray) -> Standardizer:
-        self.mean = X.mean(axis=0, dtype=np.float64).astype(X.dtype)
-        std = X.std(axis=0, dtype=np.float64) if self.with_std else np.ones(X.shape[1])
+        """Per-feature mean and std of ``X``, accumulated in float64 over row blocks (two passes:
+        the mean, then squared deviations from it) so no full-size float64 copy is made."""
+        blocks = range(0, len(X), 8192)
+        mean = sum(X[i : i + 8192].sum(axis=0, dtype=np.float64) for i in blocks) / len(X)
+        if self.with_std:
+            sq = sum(np.square(X[i : i + 8192] - mean).sum(axis=0) for i in blocks)
+            std = np.sqrt(sq / len(X))
+        else:
+            std = np.ones(X.shape[1])
+        self.mean = mean.astype(X.dtype)
         self.std = np.where(std > 1e-8, std, 1.0).astype(X.dtype)
         return self
 
