@@ -96,9 +96,8 @@ def split_data(val_size: int = 10_000, seed: int = 0, normalisation: str = "stan
     (images, labels), (images_test, labels_test) = load_fashion_mnist()
     labels, labels_test = labels.astype(np.int64), labels_test.astype(np.int64)
     train_idx, val_idx = stratified_split(labels, val_size, rng=seed)
-    X = scale_pixels(images)
+    X_train, X_val = scale_pixels(images[train_idx]), scale_pixels(images[val_idx])
     X_test = scale_pixels(images_test)
-    X_train, X_val = X[train_idx], X[val_idx]
     scaler = None
     if normalisation != "raw":
         if normalisation not in ("centre", "standardise"):
@@ -106,9 +105,18 @@ def split_data(val_size: int = 10_000, seed: int = 0, normalisation: str = "stan
         scaler = Standardizer(with_std=normalisation == "standardise").fit(X_train)
         X_train, X_val, X_test = (scaler.transform(a) for a in (X_train, X_val, X_test))
     return Split(
-        X_train, labels[train_idx], X_val, labels[val_idx], X_test, labels_test,
-        images[train_idx], images[val_idx], images_test, normalisation, scaler,
-    )  # fmt: skip
+        X_train,
+        labels[train_idx],
+        X_val,
+        labels[val_idx],
+        X_test,
+        labels_test,
+        images[train_idx],
+        images[val_idx],
+        images_test,
+        normalisation,
+        scaler,
+    )
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:

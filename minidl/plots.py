@@ -42,6 +42,9 @@ __all__ = [
     "class_examples",
     "bar_compare",
     "line_plot",
+    "compare_curves",
+    "new_figure",
+    "save_figure",
 ]
 
 PathLike = str | os.PathLike
@@ -653,3 +656,60 @@ def line_plot(
     ax.legend(handles, labels, handler_map={tuple: HandlerTuple(ndivide=1)}, fontsize=9)
     _save(fig, path)
     return fig
+
+
+def compare_curves(
+    series: Mapping[str, tuple[Any, Any, Any]],
+    *,
+    xlabel: str,
+    ylabel: str,
+    title: str | None = None,
+    logx: bool = False,
+    logy: bool = False,
+    ax: Axes | None = None,
+    path: PathLike | None = None,
+) -> Figure:
+    """Several curves with their own x values on one axes, e.g. loss against update steps for
+    batch and mini-batch descent, or validation loss per learning rate.
+
+    ``series`` maps a legend label to ``(xs, mean, std)``; ``std`` may be None (no band).
+    """
+    if ax is None:
+        fig = _new_figure(7.0, 4.5)
+        ax = fig.add_subplot()
+    else:
+        fig = ax.figure
+    handles, labels = [], []
+    for s, (label, (xs, mean, std)) in enumerate(series.items()):
+        xs, mean = np.asarray(xs, dtype=float), np.asarray(mean, dtype=float)
+        if xs.shape != mean.shape:
+            raise ValueError(f"series {label!r}: {len(xs)} x values for {len(mean)} y values")
+        (line,) = ax.plot(xs, mean, color=f"C{s}", lw=2, zorder=3)
+        if std is not None:
+            std = np.asarray(std, dtype=float)
+            band = ax.fill_between(xs, mean - std, mean + std, color=f"C{s}", alpha=BAND_ALPHA, lw=0)
+            handles.append((band, line))
+        else:
+            handles.append(line)
+        labels.append(label)
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(f"{_capitalised(ylabel)} vs {xlabel}" if title is None else title)
+    ax.grid(alpha=0.3)
+    ax.legend(handles, labels, handler_map={tuple: HandlerTuple(ndivide=1)}, fontsize=9)
+    _save(fig, path)
+    return fig
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """A blank Figure (own Agg canvas, constrained layout) for composing panels by hand."""
+    return _new_figure(width, height)
+
+
+def save_figure(fig: Figure, path: PathLike) -> None:
+    """Save ``fig`` as a PNG atomically (temporary file in the same folder, then rename)."""
+    _save(fig, path)
