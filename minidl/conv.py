@@ -238,6 +238,7 @@ class Conv2D(Layer):
     def forward(self, X: np.ndarray) -> np.ndarray:
         _check_images(self, X, self.c_in, self.kernel_size, self.padding)
         N, C_out, H_out, W_out = self.output_shape(X.shape)
+        self._cols = None  # let the previous batch's patches go before making new ones (peak memory)
         # cols (C*KH*KW, N*H_out*W_out): one column per output position, one row per kernel entry
         cols = im2col(X, self.kernel_size, self.stride, self.padding, dtype=self.dtype)
         self._cols, self._X_shape = cols, X.shape  # cached: dW needs the patches, dX the shape

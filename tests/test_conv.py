@@ -8,12 +8,15 @@ errors and dtypes.
 
 from __future__ import annotations
 
+import doctest
+
 import conv_reference as ref
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import minidl.conv
 from minidl.conv import Conv2D, MaxPool2D, col2im, conv_output_size, im2col
 
 EXAMPLES = settings(max_examples=60, deadline=None)
@@ -275,3 +278,8 @@ def test_backward_before_forward_is_an_error(layer):
 def test_col2im_rejects_columns_of_the_wrong_shape():
     with pytest.raises(ValueError, match="do not fit images"):
         col2im(np.zeros((9, 10)), (1, 1, 4, 4), 3)
+
+
+def test_docstring_examples_hold():
+    result = doctest.testmod(minidl.conv)
+    assert result.attempted >= 8 and result.failed == 0
