@@ -4,7 +4,19 @@ Every forward and backward pass is written by hand, with its derivation in the d
 checked against finite differences by the test suite.
 """
 
-from minidl import callbacks, data, datasets, gradcheck, init, layers, losses, metrics, model_selection, optim
+from minidl import (
+    callbacks,
+    conv,
+    data,
+    datasets,
+    gradcheck,
+    init,
+    layers,
+    losses,
+    metrics,
+    model_selection,
+    optim,
+)
 from minidl.callbacks import (
     Callback,
     EarlyStopping,
@@ -50,6 +62,7 @@ __all__ = [
     "TerminateOnNaN",
     "batches",
     "callbacks",
+    "conv",
     "data",
     "datasets",
     "evaluate",
