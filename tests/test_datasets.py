@@ -110,7 +110,7 @@ def dead_url() -> str:
 def test_class_names() -> None:
     assert CLASS_NAMES == (
         "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-        "Shirt", "Sandal", "Sneaker", "Bag", "Ankle boot",
+        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
     )  # fmt: skip
 
 
@@ -434,3 +434,14 @@ def test_read_idx_rejects_malformed_files(
 def test_read_idx_on_a_real_gz_file(fashion_mnist_dir: Path) -> None:
     labels = read_idx(fashion_mnist_dir / "t10k-labels-idx1-ubyte.gz", ndim=1)
     assert labels.shape == (10000,) and labels[:3].tolist() == [9, 2, 1]
+
+
+def test_class_names_match_the_pictures(loaded) -> None:
+    """The names are checked against the images, not only against a list: sandals (thin straps)
+    are the darkest class, and trousers have a dark gap between the legs."""
+    (X_train, y_train), _ = loaded
+    means = [X_train[y_train == k].mean() for k in range(10)]
+    assert CLASS_NAMES[int(np.argmin(means))] == "Sandal"
+    trousers = X_train[y_train == CLASS_NAMES.index("Trouser")].mean(axis=0)
+    legs = trousers[16:27]
+    assert legs[:, 14].mean() < 0.6 * min(legs[:, 10].mean(), legs[:, 18].mean())
