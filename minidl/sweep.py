@@ -22,12 +22,13 @@ Where the runs happen
     inherits the parent's BLAS library already loaded with its thread pool, and the forkserver
     is started once per program with whatever environment it had then. With spawn, the
     variables OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, MKL_NUM_THREADS (and friends) are set to 1
-    in ``os.environ`` while the pool lives, so every worker's NumPy starts with one BLAS thread.
-    Otherwise two workers on two cores would each start a thread per core and fight over them,
-    running slower than one. The parent's own NumPy is already loaded and is not affected; the
-    variables are restored when the sweep ends. Spawned workers import ``fn`` by its module and
-    name: in a notebook, put ``fn`` in a ``.py`` file next to it. Starting a spawned worker
-    costs a fraction of a second (it imports NumPy), nothing next to a training run.
+    in ``os.environ`` while each worker is being started (``process_pool``), so every worker's
+    NumPy starts with one BLAS thread. Otherwise two workers on two cores would each start a
+    thread per core and fight over them, running slower than one. The parent's own NumPy is
+    already loaded and is not affected, and its environment is restored at once. Spawned
+    workers import ``fn`` by its module and name: in a notebook, put ``fn`` in a ``.py`` file
+    next to it. Starting a spawned worker costs a fraction of a second (it imports NumPy),
+    nothing next to a training run.
 
     ``executor="serial"`` (or ``max_workers=1``) runs everything in this process, one task
     after another: the place to debug, with the same results. Any other
@@ -63,12 +64,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import multiprocessing
+import multiprocessing.context
 import os
 import pickle
 import re
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -83,6 +85,7 @@ __all__ = [
     "SweepResult",
     "default_workers",
     "one_blas_thread",
+    "process_pool",
     "run_sweep",
     "task_key",
     "write_json_atomic",
@@ -246,23 +249,53 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
+_environ_lock = threading.RLock()
+
+
 @contextlib.contextmanager
 def one_blas_thread() -> Iterator[None]:
     """Set every ``BLAS_THREAD_VARS`` to 1 in ``os.environ`` for the block, then restore them.
 
     Only processes started inside the block see it: a BLAS library reads these variables once,
-    when it is loaded.
+    when it is loaded. Careful: a ``ProcessPoolExecutor`` with "spawn" starts its workers
+    lazily, at ``submit``, so creating one inside the block is not enough; ``process_pool``
+    handles that for you.
     """
-    saved = {name: os.environ.get(name) for name in BLAS_THREAD_VARS}
-    os.environ.update({name: "1" for name in BLAS_THREAD_VARS})
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    with _environ_lock:
+        saved = {name: os.environ.get(name) for name in BLAS_THREAD_VARS}
+        os.environ.update({name: "1" for name in BLAS_THREAD_VARS})
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
+class _OneBlasThreadProcess(multiprocessing.context.SpawnProcess):
+    """A spawned process whose environment says "one BLAS thread" at the moment it starts."""
+
+    @staticmethod
+    def _Popen(process_obj):  # the name multiprocessing calls
+        with one_blas_thread():
+            return multiprocessing.context.SpawnProcess._Popen(process_obj)
+
+
+class _OneBlasThreadContext(multiprocessing.context.SpawnContext):
+    Process = _OneBlasThreadProcess
+
+
+def process_pool(max_workers: int | None = None) -> ProcessPoolExecutor:
+    """A local pool of spawned worker processes, each with one BLAS thread.
+
+    The pool ``run_sweep`` uses by default; make one yourself to share it between several
+    sweeps (workers then keep what they cached, e.g. a loaded data set). The thread variables
+    are set only while each worker is being started, whenever that happens, and this process's
+    environment is left as it was. Shut it down yourself (``with process_pool() as pool:``).
+    """
+    return ProcessPoolExecutor(max_workers or default_workers(), mp_context=_OneBlasThreadContext())
 
 
 class _Progress:
@@ -425,12 +458,11 @@ def run_sweep(
             for key in pending:
                 record(key, *_run_one(fn, keyed[key]))
         elif pending and own_pool:
-            with one_blas_thread():
-                pool = ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context("spawn"))
-                try:
-                    _collect(pool, fn, keyed, pending, record)
-                finally:
-                    pool.shutdown(wait=True, cancel_futures=True)
+            pool = process_pool(n_workers)
+            try:
+                _collect(pool, fn, keyed, pending, record)
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
         elif pending:
             _collect(executor, fn, keyed, pending, record)
     finally:

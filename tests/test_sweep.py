@@ -20,6 +20,7 @@ import pytest
 from minidl.sweep import (
     BLAS_THREAD_VARS,
     SweepError,
+    process_pool,
     run_sweep,
     task_key,
     write_json_atomic,
@@ -104,6 +105,16 @@ def test_serial_and_two_worker_pool_give_the_same_results(tmp_path):
         assert saved["result"] == serial.results[key] and saved["task"] == tasks[int(saved["task"]["seed"])]
     assert pool.ok and not pool.failures and pool.resumed == []
     assert_clean(tmp_path / "pool")
+
+
+def test_process_pool_workers_get_one_blas_thread_whenever_they_start():
+    env_before = {name: os.environ.get(name) for name in BLAS_THREAD_VARS}
+    with process_pool(2) as pool:
+        # spawned workers start at the first submits, here, with this process's variables as before
+        assert {name: os.environ.get(name) for name in BLAS_THREAD_VARS} == env_before
+        futures = [pool.submit(compute, seed=0, kind="env") for _ in range(2)]
+        assert [f.result() for f in futures] == [dict.fromkeys(BLAS_THREAD_VARS, "1")] * 2
+    assert {name: os.environ.get(name) for name in BLAS_THREAD_VARS} == env_before
 
 
 def test_interrupted_sweep_resumes_only_missing_runs(tmp_path):
