@@ -122,7 +122,7 @@ class Dense(Layer):
         """
         X = self._cached(self._X)
         np.matmul(X.T, G, out=self.W.grad)  # (2)
-        np.sum(G, axis=0, out=self.b.grad)  # (3)
+        G.sum(axis=0, out=self.b.grad)  # (3)
         if not self.input_grad:
             return None
         return G @ self.W.value.T  # (4)

@@ -56,18 +56,21 @@ class SGD(Optimizer):
             raise ValueError(f"momentum must be in [0, 1), got {momentum}")
         self.momentum, self.weight_decay = momentum, weight_decay
         self.velocity = [np.zeros_like(p.value) for p in self.params] if momentum else None
+        # one scratch array per parameter: the step then allocates no new arrays
+        self._scratch = [np.empty_like(p.value) for p in self.params]
 
     def step(self) -> None:
         for i, p in enumerate(self.params):
-            g = p.grad
+            g, scratch = p.grad, self._scratch[i]
             if self.weight_decay:
-                g = g + self.weight_decay * p.value  # (1)
+                g = np.multiply(p.value, self.weight_decay, out=scratch)
+                g += p.grad  # (1)
             if self.momentum:
                 v = self.velocity[i]
                 v *= self.momentum
                 v += g  # (2)
                 g = v
-            p.value -= self.lr * g  # (3)
+            p.value -= np.multiply(g, self.lr, out=scratch)  # (3)
 
 
 class Adam(Optimizer):
