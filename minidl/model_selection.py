@@ -21,6 +21,7 @@ so ``X[idx]`` keeps the original order of the examples; ``fit`` reshuffles every
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
@@ -82,11 +83,15 @@ def _apportion(weights: np.ndarray, total: int) -> np.ndarray:
 
 
 def _resolve_size(size: float | int, n: int, name: str) -> int:
-    """A fraction of ``n`` (rounded up, like scikit-learn) or an absolute count, in ``[1, n-1]``."""
+    """A fraction of ``n`` or an absolute count, in ``[1, n-1]``.
+
+    A fraction is rounded up, as in scikit-learn, but after rounding away float noise: 0.07 of
+    100 is 7 here (scikit-learn takes ceil(7.000000000000001) = 8).
+    """
     if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
         k = int(size)
     elif isinstance(size, (float, np.floating)) and 0.0 < size < 1.0:
-        k = int(np.ceil(size * n))
+        k = math.ceil(round(float(size) * n, 9))
     else:
         raise ValueError(f"{name} must be a float in (0, 1) or an int count, got {size!r}")
     if not 1 <= k <= n - 1:
@@ -113,9 +118,9 @@ def stratified_split(
     """Indices ``(train_idx, val_idx)`` of a random split that keeps each class's share.
 
     ``val_size`` is a fraction (the validation set gets ``ceil(val_size * n)`` examples, as in
-    scikit-learn) or an exact count. Each class sends the floor or the ceiling of its exact
-    share to validation, the leftover units going to the largest fractional parts, so the total
-    is exact. Which members go is drawn with ``rng``. Both arrays are sorted.
+    scikit-learn, 0.07 of 100 being 7) or an exact count. Each class sends the floor or the
+    ceiling of its exact share to validation, the leftover units going to the largest
+    fractional parts, so the total is exact. Which members go is drawn with ``rng``. Both arrays are sorted.
 
     >>> y = np.array([0] * 6 + [1] * 4)
     >>> train_idx, val_idx = stratified_split(y, val_size=5, rng=0)

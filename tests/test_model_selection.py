@@ -152,8 +152,10 @@ def test_stratified_split_counts_by_hand():
     y = np.repeat([0, 1, 2], [5, 3, 2])
     _, val = stratified_split(y, 4 + 3, rng=0)
     assert np.bincount(y[val]).tolist() == [4, 2, 1]
-    # a float size is rounded up like scikit-learn: ceil(0.25 * 10) = 3
+    # a float size is rounded up like scikit-learn: ceil(0.25 * 10) = 3, but float noise is not
+    # (0.07 * 100 is 7.000000000000001, and 7 examples, not 8)
     assert len(stratified_split(y, 0.25, rng=0)[1]) == 3
+    assert len(stratified_split(np.arange(100) % 2, 0.07, rng=0)[1]) == 7
 
 
 @FAST
@@ -207,6 +209,21 @@ def test_stratified_subsample_with_a_minimum_per_class():
     assert counts[9] == 1 and counts.sum() == 500
     same = stratified_subsample(y, 500, rng=0, min_per_class=10)
     assert np.array_equal(same, idx)
+
+
+@FAST
+@given(counts=st.lists(st.integers(1, 40), min_size=1, max_size=6), data=st.data())
+def test_stratified_subsample_sizes_minimum_and_shares(counts, data):
+    y = np.repeat(np.arange(len(counts)), counts)
+    m = data.draw(st.integers(0, min(counts)))
+    n = data.draw(st.integers(max(1, m * len(counts)), len(y)))
+    idx = stratified_subsample(y, n, rng=data.draw(st.integers(0, 2**32)), min_per_class=m)
+    got = np.bincount(y[idx], minlength=len(counts))
+    assert len(np.unique(idx)) == n and got.sum() == n
+    assert np.all(got >= m) and np.all(got <= counts)
+    if m == 0:  # plain proportions: floor or ceiling of each share
+        shares = n * np.array(counts) / len(y)
+        assert np.all(np.floor(shares) <= got) and np.all(got <= np.ceil(shares))
 
 
 def test_stratified_subsample_errors():
