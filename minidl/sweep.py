@@ -129,13 +129,15 @@ class SweepResult:
         return not self.failures
 
     def raise_if_failed(self) -> None:
-        """Raise ``SweepError`` naming every failed run and its last traceback line."""
+        """Raise ``SweepError`` naming every failed run with its error, then the first traceback."""
         if self.failures:
             lines = [f"{len(self.failures)} of {len(self.tasks)} runs failed:"]
             for key, text in self.failures.items():
                 last = text.strip().splitlines()[-1] if text.strip() else "?"
                 lines.append(f"  {key}: {last}")
-            lines.append(f"full tracebacks in {self.out_dir}/<key>.error.json")
+            first_key, first_text = next(iter(self.failures.items()))
+            lines.append(f"all tracebacks are in {self.out_dir}/<key>.error.json; {first_key}'s:")
+            lines.append(first_text.rstrip())
             raise SweepError("\n".join(lines))
 
 

@@ -209,6 +209,7 @@ def test_failures_are_recorded_without_losing_other_runs(tmp_path, capsys):
     with pytest.raises(SweepError, match=r"2 of 5 runs failed:\n  boom: ValueError: task 1") as info:
         result.raise_if_failed()
     assert "not_json: TypeError" in str(info.value)
+    assert "boom's:\nTraceback (most recent call last)" in str(info.value)
     err = capsys.readouterr().err
     assert "[5/5] done (0 resumed, 2 failed)" in err
     assert "2 of 5 runs failed: boom, not_json" in err
