@@ -33,6 +33,7 @@ import functools
 import multiprocessing
 import os
 import resource
+import signal
 import sys
 import threading
 import time
@@ -340,10 +341,19 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
+def _worker_signals() -> None:
+    """Start-up of every worker process: ignore Ctrl-C (SIGINT) and SIGTERM while idle. Only the
+    main process reacts to them; it then sends SIGTERM to the workers, which ``fit`` (inside
+    ``sigterm_as_interrupt``) turns into a clean stop, and an idle worker simply ignores."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def run_trainings(tasks: dict, out: Path, workers: int | None, checkpoint_dir: Path):
     """``run_sweep`` over the tasks. With several workers, in our own process pool (one BLAS
-    thread per worker, as run_sweep's own), so that a Ctrl-C or ``kill`` of this process can pass
-    the SIGTERM on to the workers: each then stops its training cleanly instead of finishing it."""
+    thread per worker, as run_sweep's own), so that a Ctrl-C or ``kill`` of this process can be
+    passed on to the workers: each then stops its training cleanly (best weights restored and
+    saved, history written) instead of finishing it, and the pool shuts down normally."""
     fn = functools.partial(train_one, checkpoint_dir=str(checkpoint_dir.resolve()))
     workers = min(workers or default_workers(), len(tasks))
     if workers == 1:
@@ -351,14 +361,15 @@ def run_trainings(tasks: dict, out: Path, workers: int | None, checkpoint_dir: P
             return run_sweep(fn, tasks, out / "runs", executor="serial")
     # The variables must stay set until the workers have started: the pool starts them on demand.
     with one_blas_thread():
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        context = multiprocessing.get_context("spawn")
+        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_signals)
         try:
             with sigterm_as_interrupt():
                 return run_sweep(fn, tasks, out / "runs", executor=pool)
         except KeyboardInterrupt:
             log(f"{NAME}: interrupted; stopping the workers (best weights so far are in {checkpoint_dir})")
             for child in multiprocessing.active_children():
-                child.terminate()  # SIGTERM: fit records it, restores the best weights, writes its files
+                child.terminate()  # SIGTERM: a running fit stops cleanly; an idle worker ignores it
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -626,6 +637,7 @@ def _model_metrics(runs: list[dict], chosen: dict, pred: np.ndarray, y_test: np.
             "per_seed": test_acc,
         },
         "initial_loss": [r["history"]["loss"][0] for r in runs],
+        "val_accuracy_curves": [r["history"]["val_accuracy"] for r in runs],
         "seconds_per_epoch": {
             "train_pass_wall": float(np.mean(train_pass)),
             "epoch_wall": float(np.mean(epoch_wall)),
@@ -867,7 +879,7 @@ whole sets; test scores are from the kept weights.
 
 {fig("curves")}
 
-{_generalisation_text(gen_gap, M)}
+{_generalisation_text(gen_gap, M, R["n_train"])} {_budget_text(M, cfg)}
 
 ## Where the two models differ
 
@@ -915,7 +927,7 @@ The whole run (`python -m experiments.cnn{" --quick" if R["quick"] else ""}`, {
         run["workers"]
     } worker processes) took
 **{_duration(run["wall_seconds"])}** of wall time and {_duration(run["cpu_seconds"])} of CPU time, while the
-machine's {load}.
+machine's {load}. {_idle_estimate(M)}
 
 ---
 Reproduce: `python -m experiments.cnn{
@@ -928,7 +940,55 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} minutes"
 
 
-def _generalisation_text(gen_gap: dict, M: dict) -> str:
+def _idle_estimate(M: dict) -> str:
+    """How long the trainings would take with one idle core per worker, from their CPU times."""
+    cpu = {m: sum(M["models"][m]["fit_cpu_seconds"]) for m in MODELS}
+    if M["run"]["workers"] < 2:
+        return (
+            f"On an idle core the trainings would take about {_duration(sum(cpu.values()))} (their CPU time)."
+        )
+    longest = max(MODELS, key=lambda m: cpu[m])
+    other = next(m for m in MODELS if m != longest)
+    return (
+        f"With an idle core per worker the trainings would take about {_duration(cpu[longest])}, the "
+        f"{LABELS[longest]}'s CPU time, since the {LABELS[other]} trainings ({_duration(cpu[other])} of CPU in "
+        "all) run alongside on the other core; add a few seconds to start and to draw."
+    )
+
+
+def _budget_text(M: dict, cfg: dict) -> str:
+    """Did a model run into the epoch limit, and how much was it still gaining then?"""
+    parts, gain = [], {}
+    for m in MODELS:
+        mm = M["models"][m]
+        full = [e == cfg["max_epochs"] for e in mm["epochs_run"]]
+        if not any(full) or cfg["max_epochs"] < 4:
+            continue
+        gains = [
+            r_val[-1] - r_val[-4]
+            for r_val, f in zip(mm["val_accuracy_curves"], full, strict=True)
+            if f  # validation accuracy gained over the last three epochs
+        ]
+        parts.append(
+            f"The {LABELS[m]} ran into the {cfg['max_epochs']}-epoch limit "
+            f"({sum(full)} of {len(full)} run{'s' if len(full) > 1 else ''}) while still improving: "
+            f"{np.mean(gains) * 100:+.2f} points of validation accuracy over its last three epochs."
+        )
+        gain[m] = float(np.mean(gains))
+    if not parts:
+        return "Every training was stopped by early stopping before the epoch limit."
+    gap = M["models"]["cnn"]["val_accuracy"]["chosen"] - M["models"]["mlp"]["val_accuracy"]["chosen"]
+    if gap > 0 and "mlp" in gain and gain["mlp"] < gap / 3:
+        parts.append(
+            f"At that pace, with a learning rate that keeps shrinking, more epochs would not make up the "
+            f"{gap * 100:.1f} points of validation accuracy between the two models."
+        )
+    elif "mlp" in gain:
+        parts.append("More epochs could still change the comparison: the epoch budget limits it.")
+    return " ".join(parts)
+
+
+def _generalisation_text(gen_gap: dict, M: dict, n_train: int) -> str:
     """What the gap between training and validation accuracy says, for this run's numbers."""
     val = {m: M["models"][m]["val_accuracy"]["chosen"] for m in MODELS}
     text = (
@@ -940,7 +1000,7 @@ def _generalisation_text(gen_gap: dict, M: dict) -> str:
             " The MLP memorises more of its training set and generalises less, while the CNN is more "
             "accurate on validation: its built-in assumptions (a pattern means the same thing anywhere, "
             "nearby pixels belong together) are a prior that the MLP has to learn from the data, and "
-            "50000 images are not enough for it to learn them as well as the CNN is given them."
+            f"{n_train} images are not enough for it to learn them as well as the CNN is given them."
         )
     elif val["cnn"] > val["mlp"]:
         text += (
@@ -972,7 +1032,13 @@ def main(argv: list[str] | None = None) -> dict:
         cfg["max_epochs"] = args.epochs
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.plot_only:
-        run(args, cfg)
+        try:
+            run(args, cfg)
+        except KeyboardInterrupt:
+            log(
+                f"{NAME}: stopped. Finished trainings are kept in {args.out / 'runs'}: the same command resumes."
+            )
+            sys.exit(130)
     log("drawing figures and writing the report")
     M = plot(args.out)
     rows = []
