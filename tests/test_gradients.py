@@ -112,7 +112,9 @@ LAYERS = {
 
 def softmax_ce(rng, n, d):
     k = max(d, 2)
-    return losses.SoftmaxCrossEntropy(), 3 * rng.standard_normal((n, k)), rng.integers(0, k, n)
+    # Moderate logits: when a probability is within 1e-6 of 1 the loss itself is ~1e-6 and float64
+    # rounding of it swamps a central difference (the backward pass is still right there).
+    return losses.SoftmaxCrossEntropy(), rng.standard_normal((n, k)), rng.integers(0, k, n)
 
 
 def cross_entropy(rng, n, d):
