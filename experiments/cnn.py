@@ -9,7 +9,7 @@ Two models with about the same number of weights, trained the same way on the sa
 Training, for both: softmax cross-entropy, Adam (lr 1e-3, multiplied by 0.85 after every epoch),
 mini-batches of 128, at most 15 epochs, EarlyStopping on the validation loss (patience 3, best
 weights restored) and a ModelCheckpoint of the best weights. The MLP is cheap, so it runs with 5
-seeds (mean +- std); the CNN costs about 15x more per epoch and runs with one seed.
+seeds (mean +- std); the CNN costs about 20x more per epoch and runs with one seed.
 
     python -m experiments.cnn [--out DIR] [--quick] [--plot-only] [--workers N] [--epochs E]
 
@@ -1065,11 +1065,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--epochs",
         type=int,
-        help=f"maximum epochs per training (default {FULL['max_epochs']}, quick {QUICK['max_epochs']})",
+        default=argparse.SUPPRESS,  # no "(default: None)" in --help
+        help=f"maximum epochs per training ({FULL['max_epochs']}; {QUICK['max_epochs']} with --quick)",
     )
     args = parser.parse_args(argv)
     cfg = dict(QUICK if args.quick else FULL)
-    if args.epochs:
+    if getattr(args, "epochs", None):
         cfg["max_epochs"] = args.epochs
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.plot_only:
