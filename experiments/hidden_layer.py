@@ -253,7 +253,7 @@ def overlay_curves(
     elif x is None:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel or plots._pretty_key(key))
+    ax.set_ylabel(ylabel or key.replace("val_", "validation ").replace("_", " "))
     if title:
         ax.set_title(title)
     ax.grid(alpha=0.3)
@@ -283,13 +283,13 @@ def zoom_past_epoch0(ax: Axes, runs: Sequence[Mapping[str, Any]], key: str, top:
 
 def new_figure(width: float, height: float, nrows: int = 1, ncols: int = 1) -> tuple[Figure, np.ndarray]:
     """A Figure with its own canvas (no pyplot state) and an ``(nrows, ncols)`` array of Axes."""
-    fig = plots._new_figure(width, height)
+    fig = plots.new_figure(width, height)
     return fig, fig.subplots(nrows, ncols, squeeze=False)
 
 
 def save_figure(fig: Figure, path: Path) -> None:
     """Write the PNG atomically, like every function of ``minidl.plots``."""
-    plots._save(fig, path)
+    plots.save_figure(fig, path)
 
 
 def load_test_set() -> tuple[np.ndarray, np.ndarray]:
