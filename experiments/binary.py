@@ -42,9 +42,8 @@ from typing import Any
 
 import numpy as np
 
-from experiments._common import log, make_parser, md_table, read_json, write_json, write_text
+from experiments._common import CLASS_NAMES, log, make_parser, md_table, read_json, write_json, write_text
 from experiments.multiclass import (
-    CLASS_NAMES,
     FULL,
     QUICK,
     EpochLog,
@@ -54,9 +53,7 @@ from experiments.multiclass import (
     image_rel,
     load_best,
     load_data,
-    new_figure,
     require,
-    save_figure,
     seeds,
     train,
 )
@@ -402,7 +399,7 @@ def plot(out_dir: Path) -> dict[str, Any]:
 def roc_figure(g: np.ndarray, logit: np.ndarray, log_odds: np.ndarray, seed: int, path: Path) -> None:
     """ROC curves of the binary network and of the 10-class network's summed group probability:
     the whole curve, and the top-left corner where the two differ, with the 0.5 threshold marked."""
-    fig = new_figure(12.0, 5.0)
+    fig = plots.new_figure(12.0, 5.0)
     axes = fig.subplots(1, 2)
     curves = (
         ("binary network", logit, "C0"),
@@ -431,7 +428,7 @@ def roc_figure(g: np.ndarray, logit: np.ndarray, log_odds: np.ndarray, seed: int
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8.5, loc="lower right")
     fig.suptitle(f"ROC on the test set, positive class = footwear & bags (seed {seed})")
-    save_figure(fig, path)
+    plots.save_figure(fig, path)
 
 
 def comparison_figure(
@@ -439,7 +436,7 @@ def comparison_figure(
 ) -> None:
     """Test accuracy of the three methods: one dot per seed (lines join the same seed), mean +- std,
     and a note saying how small the y range is and whether the difference is significant."""
-    fig = new_figure(8.5, 5.6)
+    fig = plots.new_figure(8.5, 5.6)
     ax = fig.add_subplot()
     x = np.arange(len(METHODS))
     A = np.array([acc[m] for m in METHODS])  # (methods, seeds)
@@ -486,7 +483,7 @@ def comparison_figure(
         fontsize=9,
         wrap=True,
     )
-    save_figure(fig, path)
+    plots.save_figure(fig, path)
 
 
 def errors_figure(res: dict, correct: dict[str, np.ndarray], method: str, path: Path) -> None:
@@ -511,9 +508,9 @@ def errors_figure(res: dict, correct: dict[str, np.ndarray], method: str, path: 
         title += f"; the first {MAX_ERROR_IMAGES} shown"
     shown = slice(0, MAX_ERROR_IMAGES)
     if len(wrong) == 0:
-        fig = new_figure(7, 1.5)
+        fig = plots.new_figure(7, 1.5)
         fig.text(0.5, 0.5, f"The {who} (seed {seed}) makes no error on the test set", ha="center")
-        save_figure(fig, path)
+        plots.save_figure(fig, path)
         return
     titles = [
         f"true: {CLASS_NAMES[y10[i]]} / pred: {p}" + ("\nboth" if b else "")

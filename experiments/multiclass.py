@@ -21,7 +21,7 @@ rate schedule yet), wrapped in ``sigterm_as_interrupt()``: Ctrl-C or ``kill`` st
 with the best weights in best.npz and the history so far in history.json.
 
 experiments.binary reuses the pieces: ``Settings``, ``build_model``, ``load_data``, ``train``,
-``EpochLog``, ``curves_figure``, ``save_figure`` and ``require``.
+``EpochLog``, ``curves_figure`` and ``require``.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from experiments._common import (
+    CLASS_NAMES,
     log,
     make_parser,
     md_table,
@@ -64,12 +65,6 @@ from minidl.optim import Adam, Optimizer
 from minidl.train import History, fit, predict
 
 NAME = "multiclass"
-# The labels' names in Fashion-MNIST's documented order (label 5 is Sandal, 6 is Shirt: the mean
-# image of each label shows it). Used for every figure and table of this module and of binary.py.
-CLASS_NAMES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-)  # fmt: skip
 DESCRIPTION = (
     "Train a 10-class network on Fashion-MNIST with a validation set, early stopping and a "
     "best-model checkpoint; report its curves, test accuracy and confusions. "
@@ -336,12 +331,6 @@ def run(args: argparse.Namespace) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-# minidl.plots's own helpers (private there; worth making public): a pyplot-free Figure with its
-# Agg canvas and constrained layout, and the atomic PNG write every minidl figure goes through.
-new_figure = plots._new_figure
-save_figure = plots._save
-
-
 def curves_figure(history: dict, path: Path, title: str, lr_reductions: Sequence = ()) -> None:
     """Loss and accuracy, train and validation, per epoch, with the best epoch (whose weights were
     kept) as a dashed line and a star, the epoch where early stopping ended the run as a dotted
@@ -351,7 +340,7 @@ def curves_figure(history: dict, path: Path, title: str, lr_reductions: Sequence
     best, stopped = history.get("best_epoch"), history.get("stopped_epoch")
     monitor = history.get("monitor")
     reduced = "learning rate halved" if history.get("lr_factor") == 0.5 else "learning rate reduced"
-    fig = new_figure(12.5, 5.0)
+    fig = plots.new_figure(12.5, 5.0)
     axes = fig.subplots(1, 2)
     # Epoch 0 (before training: loss ~ ln 10, accuracy ~ 0.1) would squash the interesting part.
     shown = epochs >= 1
@@ -383,7 +372,7 @@ def curves_figure(history: dict, path: Path, title: str, lr_reductions: Sequence
     if monitor:
         title += f"  (best = {'lowest' if monitor.endswith('loss') else 'highest'} {monitor})"
     fig.suptitle(title)
-    save_figure(fig, path)
+    plots.save_figure(fig, path)
 
 
 def require(out_dir: Path, names: Sequence[str], name: str) -> None:
@@ -482,9 +471,9 @@ def confused_pairs_figure(res: dict, pred: np.ndarray, pairs: list, path: Path) 
     n = min([N_EXAMPLES, *(len(r) for r in rows)]) if rows else 0
     chosen = np.concatenate([r[:n] for r in rows]) if n else np.zeros(0, dtype=np.int64)
     if len(chosen) == 0:  # a perfect model: nothing to show, but the figure exists
-        fig = new_figure(6, 1.5)
+        fig = plots.new_figure(6, 1.5)
         fig.text(0.5, 0.5, "no misclassified test images", ha="center", va="center")
-        save_figure(fig, path)
+        plots.save_figure(fig, path)
         return 0
     titles = [f"true: {CLASS_NAMES[y[index[i]]]} / pred: {CLASS_NAMES[pred[index[i]]]}" for i in chosen]
     plots.image_grid(
