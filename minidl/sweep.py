@@ -30,8 +30,10 @@ Where the runs happen
     next to it. Starting a spawned worker costs a fraction of a second (it imports NumPy),
     nothing next to a training run.
 
-    ``executor="serial"`` (or ``max_workers=1``) runs everything in this process, one task
-    after another: the place to debug, with the same results. Any other
+    ``max_workers=1`` is one worker process, so results are bit-identical for every worker
+    count (this process's BLAS may use several threads, which can change the last bits of a
+    matrix product). ``executor="serial"`` runs everything in this process, one task after
+    another: the place to debug, with the same results up to those last bits. Any other
     ``concurrent.futures.Executor`` can be passed, e.g. a cluster's
     ``dask.distributed.Client(...).get_executor()`` (dask's workers already default to one BLAS
     thread); ``run_sweep`` then only submits to it and leaves its lifetime to you. The results
@@ -394,7 +396,7 @@ def run_sweep(
     if isinstance(executor, str) and executor != "serial":
         raise ValueError(f"executor must be an Executor, 'serial' or None, got {executor!r}")
     keyed = _keyed_tasks(tasks)
-    serial = executor == "serial" or (executor is None and max_workers == 1)
+    serial = executor == "serial"
     own_pool = executor is None and not serial
     if own_pool:
         try:

@@ -234,10 +234,20 @@ def test_progress_is_one_plain_line_per_run_when_not_a_terminal(tmp_path, capsys
     assert len(lines) == 4 and not any("\r" in line or "\x1b" in line for line in lines)
 
 
-def test_max_workers_1_runs_in_this_process(tmp_path):
+def test_serial_runs_in_this_process(tmp_path):
     # a lambda cannot be pickled, so this only works in-process
-    result = run_sweep(lambda seed: {"double": 2 * seed}, [{"seed": 4}], tmp_path, max_workers=1)
+    result = run_sweep(lambda seed: {"double": 2 * seed}, [{"seed": 4}], tmp_path, executor="serial")
     assert list(result.results.values()) == [{"double": 8}]
+
+
+def test_max_workers_1_is_one_worker_process(tmp_path):
+    """One worker process with one BLAS thread: the same bits as any other worker count."""
+    with pytest.raises(TypeError, match="top level of a module"):
+        run_sweep(lambda seed: {}, [{"seed": 1}], tmp_path, max_workers=1, progress=False)
+    tasks = [{"seed": s} for s in range(3)]
+    one = run_sweep(compute, tasks, tmp_path / "one", max_workers=1, progress=False)
+    two = run_sweep(compute, tasks, tmp_path / "two", max_workers=2, progress=False)
+    assert one.results == two.results
 
 
 def test_bad_arguments_are_reported_before_anything_runs(tmp_path):
