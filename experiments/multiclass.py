@@ -16,8 +16,7 @@ classes does it mix up, and what do those images look like?
 writes metrics.json and report.md.
 
 Training: Adam on mini-batches with EarlyStopping (restoring the best weights), ModelCheckpoint,
-HistoryCheckpoint and ReduceLROnPlateau (Keras's callback, written here: minidl has no learning
-rate schedule yet), wrapped in ``sigterm_as_interrupt()``: Ctrl-C or ``kill`` stops it cleanly,
+HistoryCheckpoint and ReduceLROnPlateau, wrapped in ``sigterm_as_interrupt()``: Ctrl-C or ``kill`` stops it cleanly,
 with the best weights in best.npz and the history so far in history.json.
 
 experiments.binary reuses the pieces: ``Settings``, ``build_model``, ``load_data``, ``train``,
@@ -52,7 +51,7 @@ from minidl.callbacks import (
     EarlyStopping,
     HistoryCheckpoint,
     ModelCheckpoint,
-    MonitorCallback,
+    ReduceLROnPlateau,
     read_checkpoint_info,
     sigterm_as_interrupt,
 )
@@ -61,7 +60,7 @@ from minidl.losses import Loss, SoftmaxCrossEntropy
 from minidl.metrics import classification_report, confusion_matrix, most_confused_pairs
 from minidl.model import Sequential, load_npz, save_npz
 from minidl.model_selection import stratified_subsample
-from minidl.optim import Adam, Optimizer
+from minidl.optim import Adam
 from minidl.train import History, fit, predict
 
 NAME = "multiclass"
@@ -166,48 +165,6 @@ class EpochLog(Callback):
     def on_train_end(self, logs: dict) -> None:
         if self.history.stop_reason:
             log(f"{self.prefix}: {self.history.stop_reason}")
-
-
-class ReduceLROnPlateau(MonitorCallback):
-    """Multiply the optimiser's learning rate by ``factor`` once ``monitor`` has not improved for
-    ``patience`` epochs in a row, never going below ``min_lr`` (Keras's callback of the same name;
-    minidl's ``fit`` does not hand callbacks the optimiser, so it is passed here).
-
-    Big steps early, small steps once the validation score stalls: the small steps settle into a
-    minimum the big ones kept jumping over. ``reductions`` lists ``(epoch, new_lr)`` afterwards.
-    """
-
-    def __init__(
-        self,
-        optimizer: Optimizer,
-        monitor: str = "val_loss",
-        factor: float = 0.5,
-        patience: int = 2,
-        min_lr: float = 1e-6,
-        mode: str | None = None,
-    ) -> None:
-        super().__init__(monitor, mode)
-        if not 0 < factor < 1:
-            raise ValueError(f"factor must be in (0, 1), got {factor}")
-        self.optimizer, self.factor, self.patience, self.min_lr = optimizer, factor, max(patience, 1), min_lr
-        self.best: float | None = None
-        self.wait = 0
-        self.reductions: list[tuple[int, float]] = []
-
-    def on_train_begin(self, logs: dict) -> None:
-        self.best, self.wait, self.reductions = None, 0, []
-        self.monitored_value(logs)  # an unknown monitor fails before training
-
-    def on_epoch_end(self, epoch: int, logs: dict) -> None:
-        current = self.monitored_value(logs)
-        if self.is_improvement(current, self.best):
-            self.best, self.wait = current, 0
-            return
-        self.wait += 1
-        if self.wait >= self.patience and self.optimizer.lr > self.min_lr:
-            self.optimizer.lr = max(self.optimizer.lr * self.factor, self.min_lr)
-            self.reductions.append((epoch, self.optimizer.lr))
-            self.wait = 0
 
 
 def train(

@@ -495,3 +495,66 @@ def default_verbosity(stream: TextIO | None = None) -> int:
     except (AttributeError, ValueError):
         tty = False
     return 1 if (tty or in_jupyter) else 2
+
+
+class ExponentialDecay(Callback):
+    """Set the optimiser's learning rate before each epoch: ``lr_e = lr_1 * gamma ** (e - 1)``.
+
+    Large steps first, to get near a good region fast; smaller steps later, to settle into it
+    instead of bouncing around it (the noise of a mini-batch step grows with the learning rate).
+    ``lrs`` lists the rate each epoch used.
+    """
+
+    def __init__(self, optimizer, gamma: float) -> None:
+        if not 0 < gamma <= 1:
+            raise ValueError(f"gamma must be in (0, 1], got {gamma}")
+        self.optimizer, self.gamma = optimizer, gamma
+        self.lr_1 = optimizer.lr
+        self.lrs: list[float] = []
+
+    def on_epoch_begin(self, epoch: int) -> None:
+        self.optimizer.lr = self.lr_1 * self.gamma ** (epoch - 1)
+        self.lrs.append(self.optimizer.lr)
+
+
+class ReduceLROnPlateau(MonitorCallback):
+    """Multiply the optimiser's learning rate by ``factor`` once ``monitor`` has not improved for
+    ``patience`` epochs in a row, never below ``min_lr`` (Keras's callback of the same name; the
+    optimiser is passed in, since callbacks see the model, not the optimiser).
+
+    Big steps while the score improves, smaller ones once it stalls: the small steps settle into
+    a minimum the big ones kept jumping over. ``reductions`` lists ``(epoch, new_lr)``.
+    """
+
+    def __init__(
+        self,
+        optimizer,
+        monitor: str = "val_loss",
+        factor: float = 0.5,
+        patience: int = 2,
+        min_lr: float = 1e-6,
+        mode: str | None = None,
+        min_delta: float = 0.0,
+    ) -> None:
+        super().__init__(monitor, mode, min_delta)
+        if not 0 < factor < 1:
+            raise ValueError(f"factor must be in (0, 1), got {factor}")
+        self.optimizer, self.factor, self.patience, self.min_lr = optimizer, factor, max(patience, 1), min_lr
+        self.best: float | None = None
+        self.wait = 0
+        self.reductions: list[tuple[int, float]] = []
+
+    def on_train_begin(self, logs: dict) -> None:
+        self.best, self.wait, self.reductions = None, 0, []
+        self.monitored_value(logs)  # an unknown monitor fails before training starts
+
+    def on_epoch_end(self, epoch: int, logs: dict) -> None:
+        current = self.monitored_value(logs)
+        if self.is_improvement(current, self.best):
+            self.best, self.wait = current, 0
+            return
+        self.wait += 1
+        if self.wait >= self.patience and self.optimizer.lr > self.min_lr:
+            self.optimizer.lr = max(self.optimizer.lr * self.factor, self.min_lr)
+            self.reductions.append((epoch, self.optimizer.lr))
+            self.wait = 0

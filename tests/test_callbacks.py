@@ -18,8 +18,10 @@ from minidl import SGD, Dense, Sequential, SoftmaxCrossEntropy, evaluate, fit
 from minidl.callbacks import (
     Callback,
     EarlyStopping,
+    ExponentialDecay,
     HistoryCheckpoint,
     ModelCheckpoint,
+    ReduceLROnPlateau,
     infer_mode,
     read_checkpoint_info,
     write_text_atomic,
@@ -464,3 +466,27 @@ def test_early_stopping_and_checkpoint_agree_on_the_best_epoch(tmp_path):
     assert all(np.array_equal(saved[k], v) for k, v in model.state_dict().items())
     assert evaluate(model, X[32:], y[32:], SoftmaxCrossEntropy())["loss"] == val_loss[best]
     assert json.loads((tmp_path / "history.json").read_text())["best_epoch"] == best
+
+
+# ---- learning-rate schedules --------------------------------------------------------------------
+def test_exponential_decay_sets_the_rate_before_each_epoch():
+    opt = SGD(Dense(2, 2, rng=0).parameters(), lr=0.1)
+    decay = ExponentialDecay(opt, gamma=0.5)
+    for epoch in (1, 2, 3):
+        decay.on_epoch_begin(epoch)
+    assert decay.lrs == pytest.approx([0.1, 0.05, 0.025]) and opt.lr == pytest.approx(0.025)
+    with pytest.raises(ValueError, match="gamma"):
+        ExponentialDecay(opt, gamma=1.5)
+
+
+def test_reduce_lr_on_plateau_on_a_scripted_sequence():
+    opt = SGD(Dense(2, 2, rng=0).parameters(), lr=0.1)
+    cb = ReduceLROnPlateau(opt, monitor="val_loss", factor=0.5, patience=2, min_lr=0.02)
+    cb.on_train_begin({"val_loss": 2.0})
+    for epoch, value in enumerate([1.0, 0.9, 0.95, 0.92, 0.91, 0.99, 0.8, 0.85, 0.86, 0.87, 0.88], start=1):
+        cb.on_epoch_end(epoch, {"val_loss": value})
+    # plateaus end at epochs 4 (0.1 -> 0.05), 6 (-> 0.025), 9 (-> 0.02, the floor); then no lower
+    assert cb.reductions == [(4, 0.05), (6, 0.025), (9, 0.02)]
+    assert opt.lr == 0.02
+    with pytest.raises(ValueError, match="val_accuracy"):
+        ReduceLROnPlateau(opt, monitor="val_accuracy").on_train_begin({"loss": 1.0, "val_loss": 1.0})
