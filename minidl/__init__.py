@@ -20,9 +20,11 @@ from minidl import (
 from minidl.callbacks import (
     Callback,
     EarlyStopping,
+    ExponentialDecay,
     HistoryCheckpoint,
     ModelCheckpoint,
     ProgressBar,
+    ReduceLROnPlateau,
     TerminateOnNaN,
 )
 from minidl.data import Standardizer, batches, one_hot, scale_pixels
@@ -42,6 +44,7 @@ __all__ = [
     "Callback",
     "CrossEntropy",
     "EarlyStopping",
+    "ExponentialDecay",
     "HistoryCheckpoint",
     "ModelCheckpoint",
     "Dense",
@@ -52,6 +55,7 @@ __all__ = [
     "Parameter",
     "ProgressBar",
     "ReLU",
+    "ReduceLROnPlateau",
     "Sequential",
     "Sigmoid",
     "SigmoidBinaryCrossEntropy",
