@@ -62,6 +62,7 @@ from minidl import Adam, Dense, Dropout, Flatten, ReLU, Sequential, SoftmaxCross
 from minidl.callbacks import (
     Callback,
     EarlyStopping,
+    ExponentialDecay,
     HistoryCheckpoint,
     ModelCheckpoint,
     read_checkpoint_info,
@@ -176,24 +177,7 @@ def build_model(kind: str, cfg: dict, seed: int) -> Sequential:
 INPUT_SHAPE = {"mlp": (784,), "cnn": (1, 28, 28)}  # one example, without the batch axis
 
 
-# ---- callbacks used by every training -----------------------------------------------------------
-class ExponentialDecay(Callback):
-    """Set the optimiser's learning rate before each epoch: ``lr_e = lr_1 * gamma ** (e - 1)``.
-
-    Large steps first, to get near a good region fast; smaller steps later, to settle into it
-    instead of bouncing around (the noise of a mini-batch step is proportional to the lr).
-    """
-
-    def __init__(self, optimizer, gamma: float) -> None:
-        self.optimizer, self.gamma = optimizer, gamma
-        self.lr_1 = optimizer.lr
-        self.lrs: list[float] = []
-
-    def on_epoch_begin(self, epoch: int) -> None:
-        self.optimizer.lr = self.lr_1 * self.gamma ** (epoch - 1)
-        self.lrs.append(self.optimizer.lr)
-
-
+# ---- callbacks of our own (timing, progress) ----------------------------------------------------
 class EpochClock(Callback):
     """Wall-clock and CPU seconds of every whole epoch: the training pass, scoring the training
     and validation sets, and the other callbacks' work. With one BLAS thread the CPU time is what

@@ -1,4 +1,4 @@
-"""experiments.cnn end to end on the real data, in its --quick form, and its two small callbacks."""
+"""experiments.cnn end to end on the real data, in its --quick form, and its scoring-chunk switch."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import pytest
 
 import minidl.train
 from experiments import cnn
-from minidl import SGD, Dense
 from minidl.callbacks import read_checkpoint_info
 
 FIGURES = ["curves", "confusion", "per_class", "filters", "feature_maps"]
@@ -81,17 +80,6 @@ def test_help_exits_0_and_lists_the_options():
     assert result.returncode == 0, result.stderr
     for option in ("--out", "--quick", "--plot-only", "--workers", "--epochs"):
         assert option in result.stdout
-
-
-def test_exponential_decay_sets_the_lr_of_each_epoch():
-    optimizer = SGD(Dense(2, 2, rng=0).parameters(), lr=0.1)
-    decay = cnn.ExponentialDecay(optimizer, gamma=0.5)
-    seen = []
-    for epoch in (1, 2, 3):
-        decay.on_epoch_begin(epoch)
-        seen.append(optimizer.lr)
-    assert seen == pytest.approx([0.1, 0.05, 0.025])
-    assert decay.lrs == seen
 
 
 def test_eval_chunks_sets_and_restores_fits_scoring_chunk():
