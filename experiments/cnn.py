@@ -799,8 +799,9 @@ def _report(R: dict, M: dict, groups: dict, figs: dict) -> str:
     gains = sorted(CLASS_NAMES, key=lambda c: pc["cnn"][c] - pc["mlp"][c], reverse=True)
     gain_text = ", ".join(f"{c} {pc['mlp'][c]:.3f} -> {pc['cnn'][c]:.3f}" for c in gains[:3])
     worst = min(CLASS_NAMES, key=lambda c: pc["cnn"][c])
+    cm_mlp, index = M["confusion_matrix"]["mlp"], {name: k for k, name in enumerate(CLASS_NAMES)}
     confused = "\n".join(
-        f"- true **{t}** predicted as **{p}**: {n} times (MLP: {M['confusion_matrix']['mlp'][CLASS_NAMES.index(t)][CLASS_NAMES.index(p)]})"
+        f"- true **{t}** predicted as **{p}**: {n} times (MLP: {cm_mlp[index[t]][index[p]]})"
         for t, p, n in M["most_confused"]["cnn"]
     )
     gen_gap = {
