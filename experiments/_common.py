@@ -20,11 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from minidl.callbacks import write_text_atomic
+from minidl._io import write_json_atomic, write_text_atomic
 from minidl.data import Standardizer, scale_pixels
 from minidl.datasets import CLASS_NAMES, load_fashion_mnist
 from minidl.model_selection import stratified_split
-from minidl.sweep import write_json_atomic
 
 _START = time.perf_counter()
 

@@ -22,7 +22,6 @@ import math
 import os
 import signal
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ from typing import TextIO
 
 import numpy as np
 
+from minidl._io import write_text_atomic
 from minidl.model import load_npz
 
 
@@ -330,28 +330,6 @@ def read_checkpoint_info(path: str | os.PathLike) -> dict:
     info["best_score"] = score if math.isfinite(score) else None
     info["best_epoch"] = best_epoch if best_epoch > 0 else None
     return info
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers only ever see the old or the new file, whole.
-
-    Same recipe as ``minidl.model.save_npz``: a temporary file in the target's directory, flushed
-    and fsynced, then renamed over the target (``os.replace`` is atomic).
-    """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 class HistoryCheckpoint(Callback):

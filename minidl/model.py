@@ -9,11 +9,11 @@ named ``"<layer index>.<name>"`` (``"0.W"``, ``"0.b"``, ``"2.W"`` ...), as in Py
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 
 import numpy as np
 
+from minidl._io import atomic_write
 from minidl.layers import Layer
 from minidl.parameter import Parameter
 
@@ -159,26 +159,14 @@ class Sequential:
 
 
 def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
-    """Write ``arrays`` to ``path`` atomically: a temporary file in the same directory, flushed and
-    fsynced, then renamed over the target. An interrupted write never leaves a half-written file.
+    """Write ``arrays`` to ``path`` atomically (``minidl._io.atomic_write``): an interrupted write
+    never leaves a half-written file.
 
     (``np.savez`` given a *path* appends ``.npz`` when missing; given an open file it writes
     exactly there, which is why we hand it the temporary file object.)
     """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path) as f:
+        np.savez(f, **arrays)
 
 
 def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:

@@ -15,10 +15,8 @@ value before the first update; std is the population std (ddof=0), as in NumPy's
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import tempfile
 import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -30,6 +28,8 @@ from matplotlib.figure import Figure
 from matplotlib.legend_handler import HandlerTuple
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator, NullLocator
+
+from minidl._io import atomic_write
 
 __all__ = [
     "mean_std",
@@ -68,23 +68,9 @@ def _new_figure(width: float, height: float) -> Figure:
 
 def _save(fig: Figure, path: PathLike | None) -> None:
     """Write ``fig`` as a PNG to ``path`` atomically (temporary file + ``os.replace``)."""
-    if path is None:
-        return
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
+    if path is not None:
+        with atomic_write(path) as f:
             fig.savefig(f, format="png", dpi=DPI, bbox_inches="tight")
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates the file private (0600)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 # ---------------------------------------------------------------------------------------------

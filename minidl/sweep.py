@@ -71,7 +71,6 @@ import os
 import pickle
 import re
 import sys
-import tempfile
 import threading
 import time
 import traceback
@@ -80,6 +79,8 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_complet
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TextIO
+
+from minidl._io import write_json_atomic
 
 __all__ = [
     "BLAS_THREAD_VARS",
@@ -197,27 +198,6 @@ def _check_json(task: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def _roundtrip(value: Any) -> Any:
     return json.loads(json.dumps(value))
-
-
-def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
-    """Write ``obj`` as JSON to ``path`` so that readers see the old file or the new, never half.
-
-    The text goes to a temporary file in the same folder (same file system, so the rename is
-    atomic), which is flushed and fsynced before ``os.replace`` puts it in place.
-    """
-    path = Path(path)
-    text = json.dumps(obj)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def _load_record(path: Path) -> dict | None:

@@ -35,18 +35,16 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-import tempfile
 import time
 import urllib.request
 import warnings
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from http.client import HTTPException
 from pathlib import Path
-from typing import IO
 
 import numpy as np
+
+from minidl._io import atomic_write
 
 from .idx import IDXError, gunzip_if_compressed, read_idx
 
@@ -240,32 +238,10 @@ def _load_saved(saved: Path, source: Path, name: str) -> np.ndarray | None:
 def _save(saved: Path, array: np.ndarray) -> None:
     """Save the ``.npy`` copy; failing to (read-only cache, full disk) only warns."""
     try:
-        with _atomic_file(saved) as f:
+        with atomic_write(saved, private=True) as f:
             np.save(f, array, allow_pickle=False)
     except OSError as e:
         warnings.warn(f"could not save {saved} ({e}); the next load will be slower", stacklevel=3)
-
-
-@contextmanager
-def _atomic_file(target: Path) -> Iterator[IO[bytes]]:
-    """An open temporary file next to ``target`` that replaces it only if the block succeeds.
-
-    The data is flushed and fsync'ed before ``os.replace``, so ``target`` is always either
-    absent or complete, even after a crash; on any error the temporary file is removed.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    f = tempfile.NamedTemporaryFile(
-        dir=target.parent, prefix=f".{target.name}.", suffix=".part", delete=False
-    )
-    try:
-        with f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(f.name, target)
-    except BaseException:
-        Path(f.name).unlink(missing_ok=True)
-        raise
 
 
 # ------------------------------------------------------------------------- downloading
@@ -293,7 +269,7 @@ def _download(name: str, directory: Path) -> Path:
     url = _base_url() + name + ".gz"
     target = directory / f"{name}.gz"
     try:
-        with urllib.request.urlopen(url, timeout=60) as response, _atomic_file(target) as f:
+        with urllib.request.urlopen(url, timeout=60) as response, atomic_write(target, private=True) as f:
             progress = _Progress(url, int(response.headers.get("Content-Length") or 0))
             while chunk := response.read(1 << 16):
                 f.write(chunk)
