@@ -25,7 +25,7 @@ from minidl.losses import Loss, SigmoidBinaryCrossEntropy
 from minidl.model import Sequential
 from minidl.optim import Optimizer
 
-EVAL_BATCH_SIZE = 2048
+EVAL_BATCH_SIZE = 256  # rows scored per forward pass: small enough for a CNN's activations to stay in cache
 
 
 class History:
@@ -181,6 +181,7 @@ def fit(
     callbacks: Sequence[Callback] = (),
     rng: RngLike = None,
     verbose: int | None = None,
+    eval_batch_size: int = EVAL_BATCH_SIZE,
 ) -> History:
     """Train ``model`` for up to ``epochs`` passes over ``(X, y)``; returns a ``History``.
 
@@ -192,6 +193,8 @@ def fit(
     Ctrl-C (``KeyboardInterrupt``) is recorded in ``history.stop_reason``, every callback's
     ``on_train_end`` still runs (checkpoints and history files stay complete), then it is re-raised;
     wrap the call in ``callbacks.sigterm_as_interrupt()`` to treat SIGTERM the same way.
+    ``eval_batch_size`` is how many rows are scored per forward pass when the metrics are
+    measured after each epoch (it changes only memory use and speed, not the results).
     """
     check_inputs(X, y)
     if validation_data is not None:
@@ -217,9 +220,9 @@ def fit(
 
     def measure() -> dict[str, float]:
         # Inputs were checked once above; per-epoch scoring skips the (costly) NaN scan.
-        logs = _scores(model, X, y, loss, EVAL_BATCH_SIZE)
+        logs = _scores(model, X, y, loss, eval_batch_size)
         if validation_data is not None:
-            val = _scores(model, *validation_data, loss, EVAL_BATCH_SIZE)
+            val = _scores(model, *validation_data, loss, eval_batch_size)
             logs.update({f"val_{k}": v for k, v in val.items()})
         return logs
 
