@@ -10,7 +10,6 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-import minidl.train
 from experiments import cnn
 from minidl.callbacks import read_checkpoint_info
 
@@ -80,11 +79,3 @@ def test_help_exits_0_and_lists_the_options():
     assert result.returncode == 0, result.stderr
     for option in ("--out", "--quick", "--plot-only", "--workers", "--epochs"):
         assert option in result.stdout
-
-
-def test_eval_chunks_sets_and_restores_fits_scoring_chunk():
-    before = minidl.train.EVAL_BATCH_SIZE
-    with pytest.raises(RuntimeError), cnn.eval_chunks(7):
-        assert minidl.train.EVAL_BATCH_SIZE == 7
-        raise RuntimeError
-    assert minidl.train.EVAL_BATCH_SIZE == before
