@@ -291,7 +291,9 @@ def plot(out: Path) -> dict:
         lr, best = min(by_lr.items(), key=lambda kv: _final_val_loss(kv[1]))
         h = best["history"]
         series[f"{NORMALISATION_NAMES[n]}, lr {lr:g}"] = (range(len(h["val_loss"])), h["val_loss"], None)
-        norm_rows.append([NORMALISATION_NAMES[n], lr, h["loss"][0], h["val_loss"][-1], h["val_accuracy"][-1]])
+        norm_rows.append(
+            [NORMALISATION_NAMES[n], f"{lr:g}", h["loss"][0], h["val_loss"][-1], h["val_accuracy"][-1]]
+        )
     plots.compare_curves(
         series,
         xlabel="epoch",
@@ -320,7 +322,7 @@ def plot(out: Path) -> dict:
             lr_rows.append(
                 [
                     title,
-                    lr,
+                    f"{lr:g}",
                     "diverged" if r["diverged"] else _final_val_loss(r),
                     None if r["diverged"] else h["val_accuracy"][-1],
                 ]
@@ -549,7 +551,7 @@ def _report(R: dict, M: dict, norm_rows, lr_rows, data, figs: dict) -> str:
     comp_rows = [
         [
             c["method"],
-            c["lr"],
+            f"{c['lr']:g}",
             c["epochs_to_target"],
             c["updates_to_target"],
             c["seconds_to_target"],
@@ -570,6 +572,20 @@ def _report(R: dict, M: dict, norm_rows, lr_rows, data, figs: dict) -> str:
     best_norm = min(norm_rows, key=lambda r: r[3])
     raw_row = next((r for r in norm_rows if r[0].startswith("raw")), None)
 
+    gd_stopped = sum(len(r["history"]["loss"]) - 1 < cfg["gd_max_epochs"] for r in gd)
+    epochs_text = (
+        "**Epochs** are chosen by a stated criterion on the validation curve: early stopping ends a run "
+        f"once its validation loss has not improved by at least {cfg['min_delta']:g} for {cfg['gd_patience']} "
+        f"epochs (batch GD, at most {cfg['gd_max_epochs']} epochs) or {cfg['mb_patience']} epochs "
+        f"(mini-batch, at most {cfg['mb_max_epochs']} epochs), and keeps the weights of the best epoch. "
+        + (
+            f"Batch GD never met it: in all {len(gd)} seeds the validation loss was still falling at epoch "
+            f"{cfg['gd_max_epochs']}, so the cap decided (more epochs would still help it, slowly). "
+            if gd_stopped == 0
+            else f"Batch GD met it in {gd_stopped} of {len(gd)} seeds. "
+        )
+        + "Per seed:"
+    )
     return f"""# Softmax-only classifier on Fashion-MNIST: batch vs mini-batch gradient descent
 {quick}
 One `Dense(784, 10)` layer, softmax cross-entropy on its logits, plain SGD. Weights start from
@@ -589,7 +605,7 @@ images are split **stratified** (seeded) into {n_tr} train and {n_va} validation
 ## 1. Input normalisation
 
 Each pixel becomes a float in [0, 1]. Batch gradient descent on raw pixels is badly conditioned:
-every pixel is non-negative with a mean around {math.sqrt(msq_raw):.2f}, so all inputs share one large common
+every pixel is non-negative (root-mean-square {math.sqrt(msq_raw):.2f}), so all inputs share one large common
 direction, the loss surface is a long narrow valley, and the learning rate that is stable along the
 steep direction is far too small along the others. **Centring** (subtracting each pixel's training
 mean) removes that common direction; **standardising** also divides by each pixel's standard
@@ -635,14 +651,7 @@ studies need random starts).
 
 {fig("lr_sweep")}
 
-**Epochs** are chosen by a stated criterion on the validation curve: early stopping stops a run once
-its validation loss has not improved by at least {cfg["min_delta"]:g} for {
-        cfg["gd_patience"]
-    } epochs (batch GD; at most
-{cfg["gd_max_epochs"]} epochs) or {cfg["mb_patience"]} epochs (mini-batch; at most {
-        cfg["mb_max_epochs"]
-    } epochs), and keeps the weights of the best
-epoch. Per seed:
+{epochs_text}
 
 {
         md_table(

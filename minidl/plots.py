@@ -680,6 +680,8 @@ def compare_curves(
         labels.append(label)
     if logx:
         ax.set_xscale("log")
+    elif all(np.all(np.mod(np.asarray(xs, dtype=float), 1) == 0) for xs, _, _ in series.values()):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs, steps: no 0.5 ticks
     if logy:
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)
