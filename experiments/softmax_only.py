@@ -39,6 +39,7 @@ from experiments._common import (
 )
 from minidl import SGD, Dense, Sequential, SoftmaxCrossEntropy, fit, metrics, plots
 from minidl.callbacks import EarlyStopping
+from minidl.model import load_npz, save_npz
 from minidl.model_selection import stratified_subsample
 from minidl.sweep import run_sweep
 from minidl.train import predict
@@ -228,7 +229,7 @@ def run(args, cfg: dict) -> dict:
     ]
     val_acc, kind, seed = max(candidates)
     data = split_data(seed=args.data_seed, normalisation=norm)
-    model = Sequential([Dense(784, 10)])
+    model = Sequential([Dense(784, 10, rng=0)])  # its initial weights are replaced by the saved ones
     model.load(out / "weights" / f"{kind}-seed{seed}.npz")
     y_pred = predict(model, data.X_test, labels=True)
 
@@ -239,6 +240,7 @@ def run(args, cfg: dict) -> dict:
         "quick": args.quick,
         "data_seed": args.data_seed,
         "chosen": {"normalisation": norm, "gd_lr": gd_lr, "mb_lr": mb_lr, "batch_size": batch_size},
+        "normalisation_given": args.normalisation is not None,
         "sweep": res,
         "gd": gd,
         "mb": mb,
@@ -247,7 +249,7 @@ def run(args, cfg: dict) -> dict:
         "seconds": time.perf_counter() - started,
     }
     write_json(out / "results.json", results)
-    np.save(out / "weights" / "final_W.npy", model.layers[0].W.value)  # for --plot-only
+    save_npz(out / "weights" / "final_W.npz", {"W": model.layers[0].W.value})  # for --plot-only
     return results
 
 
@@ -264,7 +266,9 @@ def _first_epoch_below(mean: np.ndarray, target: float) -> int | None:
 
 def plot(out: Path) -> dict:
     if not (out / "results.json").exists():
-        sys.exit(f"no results in {out}: run without --plot-only first")
+        sys.exit(
+            f"no results in {out}: run `python -m experiments.softmax_only --out {out}` without --plot-only first"
+        )
     R = read_json(out / "results.json")
     cfg, chosen, gd, mb, final = R["config"], R["chosen"], R["gd"], R["mb"], R["final"]
     norm = chosen["normalisation"]
@@ -385,15 +389,24 @@ def plot(out: Path) -> dict:
     plots.save_figure(fig, out / "batch_vs_minibatch.png")
     figs["batch_vs_minibatch"] = "Batch vs mini-batch gradient descent, against epochs and against updates."
 
-    target = max(gd_mean[-1], mb_mean[-1])  # a loss both methods reach (on the mean curve)
+    # A validation loss both methods reach on their mean curves, over the epochs every seed ran.
+    common = {
+        kind: np.mean(
+            [r["history"]["val_loss"][: min(len(q["history"]["val_loss"]) for q in runs)] for r in runs],
+            axis=0,
+        )
+        for kind, runs in (("gd", gd), ("mb", mb))
+    }
+    target = float(max(common["gd"].min(), common["mb"].min()))
     comparison = []
-    for kind, runs, mean in (("gd", gd, gd_mean), ("mb", mb, mb_mean)):
-        e = _first_epoch_below(mean, target)
+    for kind, runs in (("gd", gd), ("mb", mb)):
+        e = _first_epoch_below(common[kind], target)
         secs = np.mean([sum(r["epoch_time"][:e]) for r in runs]) if e is not None else None
         comparison.append(
             {
                 "method": "batch GD" if kind == "gd" else f"mini-batch {chosen['batch_size']}",
                 "lr": chosen[f"{kind}_lr"],
+                "target_val_loss": target,
                 "epochs_to_target": e,
                 "updates_to_target": None if e is None else e * steps[kind],
                 "seconds_to_target": secs,
@@ -452,7 +465,7 @@ def plot(out: Path) -> dict:
     confused = metrics.most_confused_pairs(cm, k=5, class_names=list(CLASS_NAMES))
 
     # 6. Weights as images.
-    W = np.load(out / "weights" / "final_W.npy")
+    W = load_npz(out / "weights" / "final_W.npz")["W"]
     plots.weight_images(
         W,
         CLASS_NAMES,
@@ -562,7 +575,7 @@ def _report(R: dict, M: dict, norm_rows, lr_rows, data, figs: dict) -> str:
         ]
         for c in (gd_c, mb_c)
     ]
-    target = max(gd_c["val_loss_best_mean"], mb_c["val_loss_best_mean"])
+    target = gd_c["target_val_loss"]
     final = M["final_model"]
     final_name = (
         "batch gradient descent"
@@ -585,6 +598,30 @@ def _report(R: dict, M: dict, norm_rows, lr_rows, data, figs: dict) -> str:
             else f"Batch GD met it in {gd_stopped} of {len(gd)} seeds. "
         )
         + "Per seed:"
+    )
+    if R.get("normalisation_given"):
+        chosen_text = f"Used: **{norm}** inputs, as asked on the command line."
+    else:
+        chosen_text = f"Chosen: **{norm}** inputs, the lowest validation loss here ({best_norm[0]}: {best_norm[3]:.4f})."
+        if raw_row and raw_row is not best_norm:
+            chosen_text += f" Raw pixels reach only {raw_row[3]:.4f}."
+    centred_note = (
+        "the inputs are centred" if chosen["normalisation"] != "raw" else "here: brighter than black"
+    )
+    faster = (mb_c["epochs_to_target"] or math.inf) < (gd_c["epochs_to_target"] or math.inf)
+    comparison_text = (
+        f"One epoch of batch GD is one update computed from all {n_tr} examples; one epoch of mini-batch GD is "
+        f"{mb[0]['steps_per_epoch']} updates from {chosen['batch_size']} examples each. Per *update*, the full "
+        "batch gives the more accurate gradient, so it makes more progress per step (right panel); per *epoch*, "
+        f"a pass over the data and what costs time, mini-batch makes {mb[0]['steps_per_epoch']} noisy steps where "
+        f"batch GD makes one. Each mini-batch step is noisy, so it needs a smaller learning rate "
+        f"({chosen['mb_lr']:g} vs {chosen['gd_lr']:g}) and its curves stay a little wavy. "
+        + (
+            f"Here mini-batch reached the target in {mb_c['epochs_to_target']} epochs against "
+            f"{gd_c['epochs_to_target']} for batch GD."
+            if faster
+            else "Here batch GD reached the target in fewer epochs."
+        )
     )
     return f"""# Softmax-only classifier on Fashion-MNIST: batch vs mini-batch gradient descent
 {quick}
@@ -617,9 +654,7 @@ after {cfg["gd_sweep_epochs"]} epochs of batch gradient descent (one seed):
 
 {fig("normalisation")}
 
-Chosen: **{norm}** inputs, the lowest validation loss here ({best_norm[0]}: {best_norm[3]:.4f}{
-        f"; raw pixels reach only {raw_row[3]:.4f}" if raw_row and raw_row is not best_norm else ""
-    }). The statistics are
+{chosen_text} The statistics are
 fitted on the training part only and applied unchanged to validation and test.
 
 ## 2. Where the loss starts
@@ -692,17 +727,7 @@ studies need random starts).
 
 {fig("batch_vs_minibatch")}
 
-One epoch of batch GD is one update computed from all {n_tr} examples; one epoch of mini-batch
-GD is {mb[0]["steps_per_epoch"]} updates from {
-        chosen["batch_size"]
-    } examples each. Per *update*, the full batch gives the more accurate
-gradient, so it makes more progress per step; per *epoch* (per pass over the data, which is what
-costs time) mini-batch makes {
-        mb[0]["steps_per_epoch"]
-    } noisy steps where batch GD makes one, and it tolerates a
-learning rate of only {chosen["mb_lr"]:g} vs {
-        chosen["gd_lr"]:g} because each step is noisy. The noise keeps its curves a little
-wavy, but it reaches a given validation loss in far fewer epochs and less time.
+{comparison_text}
 
 ## 5. The final model
 
@@ -736,7 +761,7 @@ sum of pixels; footwear and bags, with distinct shapes, are nearly always right.
 {fig("weights")}
 
 Each panel is the template the model matches against an image: where a pixel is brighter than
-its training mean (the inputs are centred), red weights raise the class's score and blue weights
+its training mean ({centred_note}), red weights raise the class's score and blue weights
 lower it. The shapes are recognisable: trouser legs with a blue gap between them (a bright middle
 column argues against trousers), the outline of sneakers and ankle boots low in the frame, a bag's
 wide body. Much of each template is about where a class differs from its look-alikes, which is why

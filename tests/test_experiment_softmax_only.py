@@ -64,7 +64,7 @@ def test_parallel_runs_equal_serial_runs(tmp_path, fashion_mnist_dir):
         "min_delta": 1e-4, "n_train": 1000, "n_val": 500, "data_seed": 0,
     }  # fmt: skip
     tasks = {"a": task, "b": {**task, "seed": 4}}
-    serial = run_sweep(softmax_only.train_run, tasks, tmp_path / "serial", executor="serial", progress=False)
+    serial = run_sweep(softmax_only.train_run, tasks, tmp_path / "serial", max_workers=1, progress=False)
     pooled = run_sweep(softmax_only.train_run, tasks, tmp_path / "pool", max_workers=2, progress=False)
     for key in tasks:
         assert serial.results[key]["history"] == pooled.results[key]["history"]

