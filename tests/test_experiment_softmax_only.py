@@ -54,7 +54,7 @@ def test_plot_only_redraws_from_saved_results(quick_run):
 
 
 def test_plot_only_without_results_is_a_clear_error(tmp_path):
-    with pytest.raises(SystemExit, match="run without --plot-only"):
+    with pytest.raises(SystemExit, match="without --plot-only"):
         softmax_only.main(["--plot-only", "--out", str(tmp_path)])
 
 
