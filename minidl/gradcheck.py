@@ -29,6 +29,8 @@ def numerical_gradient(f: Callable[[], float], x: np.ndarray, h: float = 1e-6) -
 
     ``x`` is perturbed **in place**, one entry at a time, and restored; ``f`` must read it.
     """
+    if not x.flags.c_contiguous:
+        raise ValueError("numerical_gradient needs a C-contiguous array (np.ascontiguousarray(x))")
     grad = np.zeros_like(x, dtype=np.float64)
     flat = x.reshape(-1)  # a view: writing to it perturbs x
     for i in range(flat.size):
@@ -74,6 +76,12 @@ def check_gradients(
         return {"pred": rel_error(analytic, numeric)}
 
     layer = layer_or_loss
+    low = [p.name for p in layer.parameters() if p.value.dtype != np.float64]
+    if low:
+        raise TypeError(
+            f"check_gradients needs a float64 layer (parameters {low} are not): build it with "
+            "dtype=np.float64, since float32 rounding swamps finite differences"
+        )
     Y = layer.forward(X)
     if G is None:
         G = as_generator(rng).standard_normal(Y.shape)

@@ -98,12 +98,13 @@ class Dense(Layer):
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         _check_features(self, X, self.n_in)
+        X = X.astype(self.W.value.dtype, copy=False)  # compute in the layer's dtype (no copy if it matches)
         self._X = X  # cached for dW; X is not modified, so a reference is enough
         Y = X @ self.W.value  # (1)
         Y += self.b.value  # (1) in place: Y is a fresh array
         return Y
 
-    def backward(self, G: np.ndarray) -> np.ndarray:
+    def backward(self, G: np.ndarray) -> np.ndarray | None:
         """Gradients of ``Y = X @ W + b``.
 
         Forward (1): ``Y[n, j] = sum_i X[n, i] W[i, j] + b[j]``.

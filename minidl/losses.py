@@ -130,7 +130,7 @@ class MSE(Loss):
     Keras's ``mean`` reduction)."""
 
     def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
-        target = np.asarray(target)
+        target = np.asarray(target, dtype=pred.dtype)
         if pred.shape != target.shape:
             raise ValueError(f"MSE: prediction shape {pred.shape} != target shape {target.shape}")
         D = pred - target

@@ -8,6 +8,7 @@ named ``"<layer index>.<name>"`` (``"0.W"``, ``"0.b"``, ``"2.W"`` ...), as in Py
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Iterator
 
@@ -128,7 +129,7 @@ class Sequential:
         """The model as a table: each layer, its output shape and parameter count, and the total.
 
         ``input_shape`` excludes the batch axis; when omitted it is read from a first ``Dense``.
-        Output shapes come from pushing one all-zero example through the model in eval mode.
+        Output shapes come from pushing one all-zero example through copies of the layers.
         """
         if input_shape is None:
             first = self.layers[0]
@@ -136,16 +137,13 @@ class Sequential:
                 raise ValueError("summary() needs input_shape (excluding the batch axis)")
             input_shape = (first.n_in,)
         dtype = next((p.value.dtype for p in self.parameters()), np.float32)
-        modes = [layer.training for layer in self.layers]
-        self.eval()
         X = np.zeros((1, *input_shape), dtype=dtype)
         rows = [("Layer", "Output shape", "Params")]
         for i, layer in enumerate(self.layers):
-            X = layer.forward(X)
+            probe = copy.deepcopy(layer).eval()  # a copy: the model's own caches stay untouched
+            X = probe.forward(X)
             count = sum(p.size for p in layer.parameters())
             rows.append((f"{i}: {layer!r}", str((None, *X.shape[1:])), f"{count:,}"))
-        for layer, mode in zip(self.layers, modes, strict=True):
-            layer.train(mode)
         widths = [max(len(r[c]) for r in rows) for c in range(3)]
         rule = "-" * (sum(widths) + 4)
         fmt = f"{{:<{widths[0]}}}  {{:<{widths[1]}}}  {{:>{widths[2]}}}"

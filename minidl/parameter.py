@@ -20,7 +20,8 @@ class Parameter:
     __slots__ = ("value", "grad", "name")
 
     def __init__(self, value: np.ndarray, name: str) -> None:
-        self.value = np.asarray(value)
+        # C-contiguous, so that views like value.reshape(-1) or W.grad.reshape(...) are views, not copies
+        self.value = np.ascontiguousarray(value)
         self.grad = np.zeros_like(self.value)
         self.name = name
 

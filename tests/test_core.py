@@ -256,3 +256,22 @@ def test_one_hot_scale_and_standardize():
     data = np.array([[0.0, 1.0], [0.0, 3.0]], np.float32)
     Z = Standardizer().fit_transform(data)
     np.testing.assert_allclose(Z, [[0, -1], [0, 1]])
+
+
+def test_summary_leaves_the_forward_cache_alone():
+    model = make_mlp(0)
+    X = np.ones((4, 6), np.float32)
+    model.forward(X)
+    model.summary()
+    assert model.backward(np.ones((4, 3), np.float32)).shape == (4, 6)
+
+
+def test_dense_computes_in_its_own_dtype():
+    assert Dense(3, 2, rng=0).forward(np.ones((2, 3))).dtype == np.float32
+
+
+def test_check_gradients_refuses_a_float32_layer():
+    from minidl.gradcheck import check_gradients
+
+    with pytest.raises(TypeError, match="float64"):
+        check_gradients(Dense(3, 2, rng=0), np.ones((2, 3)))
