@@ -119,8 +119,8 @@ def split_data(val_size: int = 10_000, seed: int = 0, normalisation: str = "stan
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
-    """Atomic JSON (NumPy scalars and arrays converted)."""
-    write_json_atomic(path, _plain(obj))
+    """Atomic strict JSON (NumPy scalars and arrays converted, NaN/inf as null)."""
+    write_json_atomic(path, obj)
 
 
 def read_json(path: str | os.PathLike) -> Any:
@@ -130,20 +130,6 @@ def read_json(path: str | os.PathLike) -> Any:
 
 def write_text(path: str | os.PathLike, text: str) -> None:
     write_text_atomic(path, text)
-
-
-def _plain(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _plain(obj.tolist())
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None  # JSON has no NaN/inf; a diverged value is recorded as null
-    return obj
 
 
 def fmt(value: Any, digits: int = 4) -> str:

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
+
+import numpy as np
 
 
 @contextlib.contextmanager
@@ -49,7 +52,27 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
         f.write(text)
 
 
+def to_json(obj: Any) -> str:
+    """Strict JSON text: NumPy arrays and scalars become lists and numbers, and NaN or infinite
+    floats (a diverged loss) become null, since JSON has no NaN."""
+    return json.dumps(_plain(obj), allow_nan=False)
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _plain(obj.tolist())
+    if isinstance(obj, np.generic):
+        return _plain(obj.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
-    """Write ``obj`` as JSON to ``path`` atomically (serialised first: a bad object writes nothing)."""
-    text = json.dumps(obj)
-    write_text_atomic(path, text)
+    """Write ``obj`` as strict JSON (``to_json``) to ``path`` atomically; serialised first, so a
+    bad object writes nothing."""
+    write_text_atomic(path, to_json(obj))

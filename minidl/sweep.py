@@ -80,7 +80,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
-from minidl._io import write_json_atomic
+from minidl._io import to_json, write_json_atomic
 
 __all__ = [
     "BLAS_THREAD_VARS",
@@ -220,7 +220,7 @@ def _run_one(fn: Callable[..., Any], task: dict[str, Any]) -> tuple[bool, str, f
     """
     start = time.perf_counter()
     try:
-        text = json.dumps(fn(**task))
+        text = to_json(fn(**task))
     except Exception:
         return False, traceback.format_exc(), time.perf_counter() - start
     return True, text, time.perf_counter() - start

@@ -12,12 +12,12 @@ One update step is always the same four lines, whatever the batch size:
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 
 import numpy as np
 
+from minidl._io import to_json
 from minidl._rng import RngLike, as_generator
 from minidl.callbacks import Callback, ProgressBar, TerminateOnNaN, default_verbosity
 from minidl.data import batches, check_inputs, n_batches
@@ -90,7 +90,7 @@ class History:
         return h
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict())
+        return to_json(self.to_dict())  # strict JSON: a NaN loss is written as null
 
     def __repr__(self) -> str:
         last = {k: round(v[-1], 4) for k, v in self.history.items() if v}

@@ -57,7 +57,7 @@ def compute(seed: int, n: int = 30, kind: str = "stats", calls_dir: str | None =
     rng = np.random.default_rng(seed)
     A = rng.standard_normal((n, n))
     if kind == "array":
-        return {"A": A}
+        return {"A": {A.shape}}  # a set: not JSON-able (arrays themselves are converted to lists)
     return {"seed": seed, "trace": float(np.trace(A @ A.T)), "col_means": A.mean(axis=0).tolist()}
 
 
@@ -202,7 +202,7 @@ def test_failures_are_recorded_without_losing_other_runs(tmp_path, capsys):
     assert list(result.results) == ["ok0", "ok2", "ok4"]
     assert list(result.failures) == ["boom", "not_json"]
     assert "ValueError: task 1 asked to fail" in result.failures["boom"]
-    assert "TypeError: Object of type ndarray is not JSON serializable" in result.failures["not_json"]
+    assert "TypeError: Object of type set is not JSON serializable" in result.failures["not_json"]
     saved = json.loads((tmp_path / "boom.error.json").read_text())
     assert saved["task"] == tasks["boom"] and "Traceback" in saved["error"]
     assert not (tmp_path / "boom.json").exists()
