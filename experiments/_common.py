@@ -41,12 +41,23 @@ __all__ = [
 ]
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show an option's default only when it has a real one not already named in its help."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or action.default == argparse.SUPPRESS:
+            return action.help
+        if "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def make_parser(name: str, description: str) -> argparse.ArgumentParser:
     """The options every experiment has: ``--out``, ``--quick``, ``--plot-only``, ``--workers``."""
     parser = argparse.ArgumentParser(
         prog=f"python -m experiments.{name}",
         description=description,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument("--out", type=Path, default=Path("runs") / name, help="output folder")
     parser.add_argument("--quick", action="store_true", help="a reduced smoke run that takes seconds")
@@ -148,9 +159,9 @@ def md_table(headers: list[str], rows: list[list[Any]], digits: int = 4) -> str:
     return "\n".join(lines)
 
 
-def class_counts(split: Split) -> list[list[Any]]:
+def class_counts(y_train: np.ndarray, y_val: np.ndarray, y_test: np.ndarray) -> list[list[Any]]:
     """Rows ``[class, train, validation, test]`` of per-class example counts, and a total row."""
-    parts = [np.bincount(y, minlength=10) for y in (split.y_train, split.y_val, split.y_test)]
+    parts = [np.bincount(y, minlength=10) for y in (y_train, y_val, y_test)]
     rows = [[CLASS_NAMES[k], *(int(p[k]) for p in parts)] for k in range(10)]
     rows.append(["total", *(int(p.sum()) for p in parts)])
     return rows

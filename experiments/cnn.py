@@ -1033,7 +1033,7 @@ def _generalisation_text(gen_gap: dict, M: dict, n_train: int) -> str:
 
 def _class_rows(R: dict) -> list:
     data = split_data(seed=R["data_seed"], normalisation="raw")
-    rows = class_counts(data)
+    rows = class_counts(data.y_train, data.y_val, data.y_test)
     if R["n_train"] != len(data.y_train) or R["n_val"] != len(data.y_val):  # a --quick subset
         rows[-1] = ["total (this run used a subset)", R["n_train"], R["n_val"], 10000]
     return rows

@@ -247,6 +247,8 @@ def run(args, cfg: dict) -> dict:
         "final": {"kind": kind, "seed": seed, "val_accuracy": val_acc, "y_pred": y_pred},
         "mean_sq_input_raw": float(np.mean(np.square(raw.X_train[tr], dtype=np.float64))),
         "seconds": time.perf_counter() - started,
+        # training compute of every run, whether it ran now or was resumed from an earlier start
+        "train_seconds": sum(sweep.seconds.values()) + sum(seeds.seconds.values()),
     }
     write_json(out / "results.json", results)
     save_npz(out / "weights" / "final_W.npz", {"W": model.layers[0].W.value})  # for --plot-only
@@ -302,7 +304,6 @@ def plot(out: Path) -> dict:
         series,
         xlabel="epoch",
         ylabel="validation loss",
-        logy=True,
         title=f"Batch gradient descent: input normalisation ({cfg['gd_sweep_epochs']} epochs, seed 0)",
         path=out / "normalisation.png",
     )
@@ -346,12 +347,22 @@ def plot(out: Path) -> dict:
         ("gd", gd, "Batch gradient descent"),
         ("mb", mb, f"Mini-batch gradient descent (batch {chosen['batch_size']})"),
     ):
-        plots.learning_curves_grid(
-            [r["history"] for r in runs],
-            path=out / f"curves_{kind}.png",
-            title=f"{label}, lr {chosen[kind + '_lr']:g}, {len(runs)} seeds",
+        histories = [r["history"] for r in runs]
+        fig = plots.learning_curves_grid(
+            histories, title=f"{label}, lr {chosen[kind + '_lr']:g}, {len(runs)} seeds"
         )
-        figs[f"curves_{kind}"] = f"{label}: every seed (thin) and the mean ± 1 std band."
+        for ax, key in zip(fig.axes, ("loss", "accuracy"), strict=False):
+            # Zoom past epoch 0 (loss ~2.3, accuracy ~0.1), which would flatten everything after it.
+            later = np.concatenate(
+                [np.asarray(h[k][1:], dtype=float) for h in histories for k in (key, f"val_{key}")]
+            )
+            lo, hi = np.nanmin(later), np.nanmax(later)
+            ax.set_ylim(lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
+        plots.save_figure(fig, out / f"curves_{kind}.png")
+        figs[f"curves_{kind}"] = (
+            f"{label}: every seed (thin) and the mean ± 1 std band (narrower than the line where seeds agree); "
+            "the y axis starts after epoch 0."
+        )
 
     # Batch vs mini-batch: same validation loss, in epochs and in update steps.
     gd_mean, gd_std = _curve(gd, "val_loss")
@@ -623,11 +634,14 @@ def _report(R: dict, M: dict, norm_rows, lr_rows, data, figs: dict) -> str:
             else "Here batch GD reached the target in fewer epochs."
         )
     )
+    tr = _subset(data.y_train, cfg["n_train"], R["data_seed"])
+    va = _subset(data.y_val, cfg["n_val"], R["data_seed"])
+    counts = class_counts(data.y_train[tr], data.y_val[va], data.y_test)
     return f"""# Softmax-only classifier on Fashion-MNIST: batch vs mini-batch gradient descent
 {quick}
 One `Dense(784, 10)` layer, softmax cross-entropy on its logits, plain SGD. Weights start from
 N(0, std 1/sqrt(784)), biases at 0. Everything below was measured by this run
-({R["seconds"]:.0f} s of compute, {len(gd)} seeds).
+({R["train_seconds"]:.0f} s of training over all runs, {len(gd)} seeds).
 
 ## 0. The data
 
@@ -635,7 +649,7 @@ Fashion-MNIST: 28x28 grey images of clothing in 10 balanced classes. The officia
 images are split **stratified** (seeded) into {n_tr} train and {n_va} validation images; the official
 10000 test images are used only once, for the final model.
 
-{md_table(["class", "train", "validation", "test"], class_counts(data))}
+{md_table(["class", "train", "validation", "test"], counts)}
 
 {fig("data_examples")}
 
@@ -786,7 +800,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--mb-lr", type=float, help="mini-batch learning rate (default: chosen by the sweep)")
     parser.add_argument("--batch-size", type=int, help="mini-batch size (default 32)")
     parser.add_argument(
-        "--normalisation", choices=list(NORMALISATION_NAMES), help="default: chosen by the sweep"
+        "--normalisation",
+        choices=list(NORMALISATION_NAMES),
+        help="input normalisation: raw [0, 1] pixels, centred, or standardised per pixel (default: chosen by the sweep)",
     )
     args = parser.parse_args(argv)
     cfg = dict(QUICK if args.quick else FULL)
@@ -794,7 +810,12 @@ def main(argv: list[str] | None = None) -> dict:
         cfg["seeds"] = args.seeds
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.plot_only:
-        run(args, cfg)
+        try:
+            run(args, cfg)
+        except ValueError as err:
+            if "already holds results" not in str(err):
+                raise
+            sys.exit(f"{err}\n\n{args.out} holds runs of other settings: delete it, or pass another --out")
     log("drawing figures and writing the report")
     M = plot(args.out)
     gd_c, mb_c = M["comparison"]
@@ -802,10 +823,14 @@ def main(argv: list[str] | None = None) -> dict:
         md_table(
             ["", "batch GD", f"mini-batch {M['hyperparameters']['batch_size']}"],
             [
-                ["learning rate", gd_c["lr"], mb_c["lr"]],
-                ["best epoch (mean)", gd_c["best_epoch_mean"], mb_c["best_epoch_mean"]],
+                ["learning rate", f"{gd_c['lr']:g}", f"{mb_c['lr']:g}"],
+                ["best epoch (mean)", f"{gd_c['best_epoch_mean']:.1f}", f"{mb_c['best_epoch_mean']:.1f}"],
                 ["best val. accuracy (mean)", gd_c["val_accuracy_best_mean"], mb_c["val_accuracy_best_mean"]],
-                ["train seconds per seed", gd_c["train_seconds_mean"], mb_c["train_seconds_mean"]],
+                [
+                    "train seconds per seed",
+                    f"{gd_c['train_seconds_mean']:.2f}",
+                    f"{mb_c['train_seconds_mean']:.2f}",
+                ],
             ],
         )
     )
