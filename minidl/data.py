@@ -49,7 +49,7 @@ def batches(
     piece = batch_size * max(1, GATHER_ROWS // batch_size)
     for first in range(0, n, piece):
         rows = order[first : first + piece]
-        Xs, ys = X[rows], y[rows]  # one gather for several batches
+        Xs, ys = np.take(X, rows, axis=0), np.take(y, rows, axis=0)  # one gather, several batches
         for start in range(0, len(rows), batch_size):
             yield Xs[start : start + batch_size], ys[start : start + batch_size]
 
