@@ -146,10 +146,13 @@ class ReLU(Layer):
         return np.maximum(X, 0)  # (1)
 
     def backward(self, G: np.ndarray) -> np.ndarray:
-        """Forward (1): ``Y = max(X, 0)``. Shapes: ``G``, ``dX`` like ``X``; cache a boolean mask.
+        """Forward (1): ``Y[n, i] = max(X[n, i], 0)``, elementwise.
+        Shapes: ``X``, ``Y``, ``G = dL/dY`` and ``dX`` all alike. Cache: the boolean mask
+        ``X > 0`` (one byte per entry), all the derivative needs.
 
-        ``dY/dX`` is 1 where ``X > 0`` and 0 elsewhere (the kink at 0 gets 0, as in PyTorch), so
-          dX = G * [X > 0]                            (2)
+        Index form: each output depends only on the input at the same place, so
+          dX[n, i] = G[n, i] * dY[n, i]/dX[n, i] = G[n, i] * [X[n, i] > 0]      (2)
+        (the kink at 0 gets slope 0, as in PyTorch). Matrix form: ``dX = G * mask``.
         Intuition: a ReLU is a gate; the gradient passes only where the signal did.
         """
         return G * self._cached(self._mask)  # (2)
@@ -166,10 +169,14 @@ class Sigmoid(Layer):
         return self._Y
 
     def backward(self, G: np.ndarray) -> np.ndarray:
-        """Forward (1): ``Y = s(X)``. Cache ``Y`` (its own derivative needs only ``Y``).
+        """Forward (1): ``Y[n, i] = s(X[n, i])`` with ``s(x) = 1 / (1 + exp(-x))``, elementwise.
+        Shapes: ``X``, ``Y``, ``G``, ``dX`` all alike. Cache: ``Y``, since the derivative of the
+        sigmoid is a function of its output: ``s'(x) = exp(-x) / (1 + exp(-x))^2 = s(x) (1 - s(x))``.
 
-        ``s'(x) = s(x) (1 - s(x))``, so elementwise
-          dX = G * Y * (1 - Y)                        (2)
+        Index form: dX[n, i] = G[n, i] * Y[n, i] * (1 - Y[n, i])                 (2)
+        Matrix form: ``dX = G * Y * (1 - Y)``.
+        Intuition: the slope is at most 1/4 (at 0) and vanishes where the sigmoid saturates, which
+        is why deep sigmoid networks learn slowly.
         """
         Y = self._cached(self._Y)
         return G * Y * (1 - Y)  # (2)
@@ -192,8 +199,13 @@ class Tanh(Layer):
         return self._Y
 
     def backward(self, G: np.ndarray) -> np.ndarray:
-        """Forward (1): ``Y = tanh(X)``. ``tanh'(x) = 1 - tanh(x)^2``, so
-        dX = G * (1 - Y^2)                          (2)
+        """Forward (1): ``Y[n, i] = tanh(X[n, i])``, elementwise.
+        Shapes: ``X``, ``Y``, ``G``, ``dX`` all alike. Cache: ``Y``, because
+        ``tanh'(x) = 1 - tanh(x)^2`` needs only the output.
+
+        Index form: dX[n, i] = G[n, i] * (1 - Y[n, i]^2)                        (2)
+        Matrix form: ``dX = G * (1 - Y * Y)``.
+        Intuition: a zero-centred sigmoid with slope up to 1 (at 0), saturating at +-1.
         """
         Y = self._cached(self._Y)
         return G * (1 - Y * Y)  # (2)
@@ -252,7 +264,13 @@ class Flatten(Layer):
         return X.reshape(X.shape[0], -1)
 
     def backward(self, G: np.ndarray) -> np.ndarray:
-        """Flattening only relabels entries, so the gradient is reshaped back: ``dX = G.reshape(X.shape)``."""
+        """Forward: ``Y[n, j] = X[n, c, h, w]`` with ``j = (c * H + h) * W + w`` (row-major order).
+        Shapes: ``X (N, C, H, W)``, ``Y`` and ``G (N, C*H*W)``. Cache: only ``X.shape``.
+
+        Each output is one input, moved: dX[n, c, h, w] = G[n, j] for that ``j``, i.e.
+        ``dX = G.reshape(X.shape)``. Intuition: relabelling entries changes no values, so the
+        gradient is relabelled back.
+        """
         return G.reshape(self._cached(self._shape))
 
 
@@ -286,7 +304,15 @@ class Dropout(Layer):
         return X * self._M  # (1)
 
     def backward(self, G: np.ndarray) -> np.ndarray:
-        """Forward (1): ``Y = X * M`` with the cached mask ``M`` (0 or 1/(1-p)). So ``dX = G * M`` (2)."""
+        """Forward (1): ``Y[n, i] = X[n, i] * M[n, i]`` with ``M`` 0 (dropped) or 1/(1-p) (kept).
+        Shapes: ``X``, ``M``, ``G``, ``dX`` alike. Cache: the mask ``M`` drawn by forward (in eval
+        mode ``M = 1``).
+
+        Index form: dX[n, i] = G[n, i] * M[n, i]                                (2)
+        Matrix form: ``dX = G * M``.
+        Intuition: a dropped unit took no part in this forward pass, so it gets no gradient; a
+        kept one passes its gradient scaled like its signal.
+        """
         return G * self._cached(self._M)  # (2)
 
     def __repr__(self) -> str:

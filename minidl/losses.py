@@ -115,9 +115,16 @@ class CrossEntropy(Loss):
         return float(-np.mean(np.log(picked)))  # (1)
 
     def backward(self) -> np.ndarray:
-        """Forward (1): ``L = -(1/N) sum_n log P[n, y_n]``. Only the true-class entries appear, so
+        """Forward (1): ``L = -(1/N) sum_n log P[n, y_n]``.
+        Shapes: returns ``dP (N, K)``; cache the true-class probabilities ``P[n, y_n]`` (clipped
+        to eps, as in forward) and the labels.
+
+        Index form: only the true-class entry of each row appears in L, so
           dL/dP[n, k] = -[k == y_n] / (N P[n, y_n])       (2)
-        and every other entry is 0.
+        and every other entry is 0. Matrix form: a zero matrix with ``-1/(N P[n, y_n])`` written
+        at ``(n, y_n)``.
+        Intuition: the less probability the true class got, the harder the push to raise it; the
+        push is unbounded as it nears 0, one reason to prefer the fused SoftmaxCrossEntropy.
         """
         shape, dtype, y, picked = self._cached()
         dP = np.zeros(shape, dtype=dtype)
@@ -138,8 +145,12 @@ class MSE(Loss):
         return float(np.mean(D * D))  # (1)
 
     def backward(self) -> np.ndarray:
-        """Forward (1): ``L = (1/M) sum_i D_i^2`` with ``D = pred - target``, so
-        dL/dpred = 2 D / M                          (2)
+        """Forward (1): ``L = (1/M) sum_i D_i^2`` with ``D = pred - target`` and M entries.
+        Shapes: returns ``dpred`` shaped like ``pred``; cache ``D``.
+
+        Index form: dL/dpred_i = 2 D_i / M             (2)
+        Matrix form: ``dpred = (2 / M) * D``.
+        Intuition: the gradient is the error itself, so large errors dominate the update.
         """
         D = self._cached()
         return (2.0 / D.size) * D  # (2)
@@ -164,10 +175,15 @@ class SigmoidBinaryCrossEntropy(Loss):
         return float(loss)
 
     def backward(self) -> np.ndarray:
-        """Forward (1). Differentiating ``-[y log s(z) + (1-y) log(1-s(z))]`` with
-        ``s'(z) = s(z)(1 - s(z))``:
+        """Forward (1): ``L = -(1/N) sum_n [y_n log s(z_n) + (1 - y_n) log(1 - s(z_n))]``.
+        Shapes: returns ``dz`` shaped like the logits, ``(N,)`` or ``(N, 1)``; cache the flattened
+        logits and labels.
+
+        Index form, with ``s'(z) = s(z)(1 - s(z))``, ``d log s(z)/dz = 1 - s(z)`` and
+        ``d log(1 - s(z))/dz = -s(z)``:
           dL/dz_n = (1/N) (-y_n (1 - s(z_n)) + (1 - y_n) s(z_n)) = (s(z_n) - y_n) / N     (2)
-        the binary twin of softmax cross-entropy's ``(P - Y) / N``.
+        Matrix form: ``dz = (sigmoid(z) - y) / N``.
+        Intuition: the binary twin of softmax cross-entropy's ``(P - Y) / N``.
         """
         zf, yf, shape = self._cached()
         return ((sigmoid(zf) - yf) / zf.shape[0]).reshape(shape)  # (2)
