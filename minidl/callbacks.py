@@ -360,8 +360,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
     ``KeyboardInterrupt`` like Ctrl-C, so ``fit`` records the interruption, runs every callback's
     ``on_train_end`` (best weights restored, final history written) and re-raises.
 
-    >>> with sigterm_as_interrupt():      # doctest: +SKIP
-    ...     fit(model, X, y, ...)
+    Usage: ``with sigterm_as_interrupt(): fit(model, X, y, ...)``.
 
     The previous handler comes back on exit. Python runs signal handlers in the main thread only,
     so in another thread this does nothing.

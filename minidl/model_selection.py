@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from minidl._rng import RngLike, as_generator
+
 __all__ = [
     "GridSearchResult",
     "KFold",
@@ -41,7 +43,6 @@ __all__ = [
     "train_val_split",
 ]
 
-RngLike = np.random.Generator | int | None
 Split = tuple[np.ndarray, np.ndarray]
 
 
@@ -127,7 +128,7 @@ def stratified_split(
     >>> np.bincount(y[val_idx]).tolist(), len(train_idx)
     ([3, 2], 5)
     """
-    rng = np.random.default_rng(rng)
+    rng = as_generator(rng)
     _, members = _class_members(y)
     n = sum(len(m) for m in members)
     n_val = _resolve_size(val_size, n, "val_size")
@@ -158,7 +159,7 @@ def train_val_split(
         train_idx, val_idx = stratified_split(y, val_size, rng)
     else:
         n_val = _resolve_size(val_size, n, "val_size")
-        perm = np.random.default_rng(rng).permutation(n)
+        perm = as_generator(rng).permutation(n)
         val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
     return X[train_idx], X[val_idx], y[train_idx], y[val_idx]
 
@@ -177,7 +178,7 @@ def stratified_subsample(y: np.ndarray, n: int, rng: RngLike = None, *, min_per_
     >>> np.bincount(y[stratified_subsample(y, 20, rng=0, min_per_class=5)]).tolist()
     [15, 5]
     """
-    rng = np.random.default_rng(rng)
+    rng = as_generator(rng)
     classes, members = _class_members(y)
     counts = np.array([len(m) for m in members], dtype=np.int64)
     n, m = int(n), int(min_per_class)
