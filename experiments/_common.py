@@ -165,3 +165,26 @@ def class_counts(y_train: np.ndarray, y_val: np.ndarray, y_test: np.ndarray) -> 
     rows = [[CLASS_NAMES[k], *(int(p[k]) for p in parts)] for k in range(10)]
     rows.append(["total", *(int(p.sum()) for p in parts)])
     return rows
+
+
+def run_and_plot(args: argparse.Namespace, run, plot, summarise, *, name: str, resume_hint: str) -> dict:
+    """The shared end of every experiment's ``main``: train (unless ``--plot-only``), then draw
+    the figures and report from the saved files and print a summary table.
+
+    Ctrl-C (or SIGTERM inside ``sigterm_as_interrupt``) while training exits with code 130 and
+    ``resume_hint``; saved runs of other settings in ``--out`` give a one-line hint, not a traceback.
+    """
+    if not args.plot_only:
+        try:
+            run(args)
+        except KeyboardInterrupt:
+            log(f"{name}: interrupted; {resume_hint}")
+            raise SystemExit(130) from None
+        except ValueError as err:
+            if "already holds results" not in str(err):
+                raise
+            sys.exit(f"{err}\n\n{args.out} holds runs of other settings: delete it, or pass another --out")
+    metrics = plot(args.out)
+    log(f"{name}: figures, metrics.json and report.md in {args.out}")
+    print(summarise(metrics))
+    return metrics

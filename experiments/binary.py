@@ -42,7 +42,16 @@ from typing import Any
 
 import numpy as np
 
-from experiments._common import CLASS_NAMES, log, make_parser, md_table, read_json, write_json, write_text
+from experiments._common import (
+    CLASS_NAMES,
+    log,
+    make_parser,
+    md_table,
+    read_json,
+    run_and_plot,
+    write_json,
+    write_text,
+)
 from experiments.multiclass import (
     FULL,
     QUICK,
@@ -842,19 +851,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         help=f"seeds per kind of network (default {SEEDS}, {QUICK_SEEDS} with --quick)",
     )
     args = parser.parse_args(argv)
-    if not args.plot_only:
-        try:
-            run(args)
-        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM inside sigterm_as_interrupt()
-            log(
-                f"{NAME}: interrupted; the finished trainings are saved in {args.out / 'runs'}, "
-                "and the same command resumes from them"
-            )
-            raise SystemExit(130) from None
-    metrics = plot(args.out)
-    log(f"{NAME}: figures, metrics.json and report.md in {args.out}")
-    print(summary_table(metrics))
-    return metrics
+    return run_and_plot(
+        args,
+        run,
+        plot,
+        summary_table,
+        name=NAME,
+        resume_hint=f"the finished trainings are saved in {args.out / 'runs'}, and the same command resumes from them",
+    )
 
 
 if __name__ == "__main__":

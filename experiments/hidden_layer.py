@@ -45,6 +45,7 @@ from experiments._common import (
     make_parser,
     md_table,
     read_json,
+    run_and_plot,
     split_data,
     write_json,
     write_text,
@@ -979,12 +980,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "trained here",
     )
     args = parser.parse_args(argv)
-    if not args.plot_only:
-        run(args)
-    metrics = plot(args.out)
-    print(summary_table(metrics))
-    log(f"figures, report.md and metrics.json are in {args.out}")
-    return metrics
+    return run_and_plot(
+        args,
+        run,
+        plot,
+        summary_table,
+        name=NAME,
+        resume_hint=f"the finished trainings are saved under {args.out}, and the same command resumes from them",
+    )
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ from experiments._common import (
     make_parser,
     md_table,
     read_json,
+    run_and_plot,
     split_data,
     write_json,
     write_text,
@@ -1260,12 +1261,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--part", choices=[*PARTS, "all"], default="all", help="which part to run")
     args = parser.parse_args(argv)
-    if not args.plot_only:
-        run(args)
-    metrics = plot(args.out)
-    print(summary(metrics))
-    log(f"figures, report.md and metrics.json are in {args.out}")
-    return metrics
+    return run_and_plot(
+        args,
+        run,
+        plot,
+        summary,
+        name=NAME,
+        resume_hint=f"the finished trainings are saved under {args.out}, and the same command resumes from them",
+    )
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ from experiments._common import (
     make_parser,
     md_table,
     read_json,
+    run_and_plot,
     split_data,
     write_json,
     write_text,
@@ -657,19 +658,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "--seed", type=int, default=SEED, help="seed of the network (weights, dropout, order)"
     )
     args = parser.parse_args(argv)
-    if not args.plot_only:
-        try:
-            run(args)
-        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM inside sigterm_as_interrupt()
-            log(
-                f"{NAME}: interrupted; {args.out} holds the best weights so far (best.npz) and the "
-                "history (history.json); run the same command again to train anew"
-            )
-            raise SystemExit(130) from None
-    metrics = plot(args.out)
-    log(f"{NAME}: figures, metrics.json and report.md in {args.out}")
-    print(summary_table(metrics))
-    return metrics
+    return run_and_plot(
+        args,
+        run,
+        plot,
+        summary_table,
+        name=NAME,
+        resume_hint=f"{args.out} holds the best weights so far (best.npz) and the history (history.json); "
+        "run the same command again to train anew",
+    )
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from experiments._common import (
     make_parser,
     md_table,
     read_json,
+    run_and_plot,
     split_data,
     write_json,
     write_text,
@@ -790,6 +791,28 @@ Reproduce: `python -m experiments.softmax_only{
 """
 
 
+def summary_table(M: dict) -> str:
+    """The short summary printed at the end of a run."""
+    gd_c, mb_c = M["comparison"]
+    table = md_table(
+        ["", "batch GD", f"mini-batch {M['hyperparameters']['batch_size']}"],
+        [
+            ["learning rate", f"{gd_c['lr']:g}", f"{mb_c['lr']:g}"],
+            ["best epoch (mean)", f"{gd_c['best_epoch_mean']:.1f}", f"{mb_c['best_epoch_mean']:.1f}"],
+            ["best val. accuracy (mean)", gd_c["val_accuracy_best_mean"], mb_c["val_accuracy_best_mean"]],
+            [
+                "train seconds per seed",
+                f"{gd_c['train_seconds_mean']:.2f}",
+                f"{mb_c['train_seconds_mean']:.2f}",
+            ],
+        ],
+    )
+    return (
+        f"{table}\n\ninitial loss {M['initial_loss']:.4f} (ln 10 = {LN10:.4f}); final model: "
+        f"{M['final_model']['kind']} seed {M['final_model']['seed']}; test accuracy {M['test_accuracy']:.4f}"
+    )
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = make_parser(NAME, __doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, help="number of seeds (default 10, quick 2)")
@@ -809,37 +832,14 @@ def main(argv: list[str] | None = None) -> dict:
     if args.seeds:
         cfg["seeds"] = args.seeds
     args.out.mkdir(parents=True, exist_ok=True)
-    if not args.plot_only:
-        try:
-            run(args, cfg)
-        except ValueError as err:
-            if "already holds results" not in str(err):
-                raise
-            sys.exit(f"{err}\n\n{args.out} holds runs of other settings: delete it, or pass another --out")
-    log("drawing figures and writing the report")
-    M = plot(args.out)
-    gd_c, mb_c = M["comparison"]
-    print(
-        md_table(
-            ["", "batch GD", f"mini-batch {M['hyperparameters']['batch_size']}"],
-            [
-                ["learning rate", f"{gd_c['lr']:g}", f"{mb_c['lr']:g}"],
-                ["best epoch (mean)", f"{gd_c['best_epoch_mean']:.1f}", f"{mb_c['best_epoch_mean']:.1f}"],
-                ["best val. accuracy (mean)", gd_c["val_accuracy_best_mean"], mb_c["val_accuracy_best_mean"]],
-                [
-                    "train seconds per seed",
-                    f"{gd_c['train_seconds_mean']:.2f}",
-                    f"{mb_c['train_seconds_mean']:.2f}",
-                ],
-            ],
-        )
+    return run_and_plot(
+        args,
+        lambda a: run(a, cfg),
+        plot,
+        summary_table,
+        name=NAME,
+        resume_hint=f"the finished trainings are saved in {args.out / 'runs'}, and the same command resumes from them",
     )
-    print(
-        f"\ninitial loss {M['initial_loss']:.4f} (ln 10 = {LN10:.4f}); final model: "
-        f"{M['final_model']['kind']} seed {M['final_model']['seed']}; test accuracy {M['test_accuracy']:.4f}"
-    )
-    print(f"figures, metrics.json and report.md in {args.out}/")
-    return M
 
 
 if __name__ == "__main__":
