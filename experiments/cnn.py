@@ -104,6 +104,7 @@ QUICK = {
 # forward pass: for the CNN, 2048 images make 200 MB per feature-map tensor, far out of cache
 # (measured 0.5-0.7 ms per image, against 0.15 ms in chunks of 128).
 EVAL_CHUNK = 128
+SCORE_KEYS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy")
 EXAMPLE_INDEX = 0  # the test image whose first-layer feature maps are drawn (an ankle boot)
 
 
@@ -690,37 +691,14 @@ def _report(R: dict, M: dict, groups: dict, figs: dict) -> str:
     )
     rows = []
     if n_mlp > 1:
-        rows.append(
-            [f"MLP, mean ± std over {n_mlp} seeds"]
-            + [
-                _pm(mlp[k])
-                for k in (
-                    "train_loss",
-                    "train_accuracy",
-                    "val_loss",
-                    "val_accuracy",
-                    "test_loss",
-                    "test_accuracy",
-                )
-            ]
-        )
+        rows.append([f"MLP, mean ± std over {n_mlp} seeds"] + [_pm(mlp[k]) for k in SCORE_KEYS])
     for model, m in (("mlp", mlp), ("cnn", cnn)):
         rows.append(
             [
                 f"{LABELS[model]}, seed {m['chosen_seed']}"
                 + (" (lowest validation loss)" if len(m["seeds"]) > 1 else "")
             ]
-            + [
-                m[k]["chosen"]
-                for k in (
-                    "train_loss",
-                    "train_accuracy",
-                    "val_loss",
-                    "val_accuracy",
-                    "test_loss",
-                    "test_accuracy",
-                )
-            ]
+            + [m[k]["chosen"] for k in SCORE_KEYS]
         )
     score_table = md_table(
         [

@@ -635,11 +635,7 @@ def line_plot(
     if len(xs) <= 12:
         ax.set_xticks(xs, labels=[f"{v:g}" for v in xs])
         ax.xaxis.set_minor_locator(NullLocator())
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(f"{_capitalised(ylabel)} vs {xlabel}" if title is None else title)
-    ax.grid(alpha=0.3)
-    ax.legend(handles, labels, handler_map={tuple: HandlerTuple(ndivide=1)}, fontsize=9)
+    _finish_axes(ax, xlabel, ylabel, title, handles, labels)
     _save(fig, path)
     return fig
 
@@ -684,13 +680,19 @@ def compare_curves(
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs, steps: no 0.5 ticks
     if logy:
         ax.set_yscale("log")
+    _finish_axes(ax, xlabel, ylabel, title, handles, labels)
+    _save(fig, path)
+    return fig
+
+
+def _finish_axes(ax: Axes, xlabel: str, ylabel: str, title: str | None, handles: list, labels: list) -> None:
+    """Axis labels, a title (default "<ylabel> vs <xlabel>"), a light grid and the legend, whose
+    (band, line) pairs are drawn as one entry."""
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(f"{_capitalised(ylabel)} vs {xlabel}" if title is None else title)
     ax.grid(alpha=0.3)
     ax.legend(handles, labels, handler_map={tuple: HandlerTuple(ndivide=1)}, fontsize=9)
-    _save(fig, path)
-    return fig
 
 
 def new_figure(width: float, height: float) -> Figure:
