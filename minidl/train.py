@@ -203,6 +203,14 @@ def fit(
         check_inputs(*validation_data, name="X_val")
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0, got {epochs}")
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1
+    ):
+        raise ValueError(f"batch_size must be a positive integer or None (full batch), got {batch_size!r}")
+    if verbose not in (None, 0, 1, 2):
+        raise ValueError(
+            f"verbose must be 0 (silent), 1 (live line), 2 (line per epoch) or None, got {verbose!r}"
+        )
     rng = as_generator(rng)
     verbose = default_verbosity() if verbose is None else verbose
     steps = n_batches(len(X), batch_size)

@@ -276,3 +276,14 @@ def test_verbose_1_redraws_a_live_line(capsys):
     assert out == ""
     assert "\r" in err and "loss" in err
     assert err.count("\n") == 2 + 1  # still one finished line per epoch
+
+
+def test_bad_batch_size_and_verbose_are_named():
+    model = Sequential([Dense(3, 2, rng=0)])
+    X, y = np.zeros((4, 3), np.float32), np.array([0, 1, 0, 1])
+    opt = SGD(model.parameters(), lr=0.1)
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="batch_size"):
+            fit(model, X, y, loss=SoftmaxCrossEntropy(), optimizer=opt, epochs=1, batch_size=bad, verbose=0)
+    with pytest.raises(ValueError, match="verbose"):
+        fit(model, X, y, loss=SoftmaxCrossEntropy(), optimizer=opt, epochs=1, verbose=3)
