@@ -21,6 +21,8 @@ apt_install() {
 }
 
 setup() {
+  python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
+    echo "run.sh: minidl needs Python 3.11 or newer; python3 is $(python3 -V 2>&1)" >&2; exit 1; }
   if command -v apt-get >/dev/null 2>&1; then
     apt_install dataset-fashion-mnist
     python3 -m venv --help >/dev/null 2>&1 && python3 -c "import ensurepip" 2>/dev/null \
