@@ -36,6 +36,7 @@ setup() {
   local want
   want="$(sha256sum pyproject.toml | cut -c1-16) $extras"
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    echo "run.sh: installing minidl and its [$extras] extras into .venv (pip)" >&2
     .venv/bin/python -m pip install -q --upgrade pip
     .venv/bin/python -m pip install -q -e ".[$extras]"
     echo "$want" > "$stamp"
