@@ -323,15 +323,12 @@ def _worker_signals() -> None:
 
 
 def run_trainings(tasks: dict, out: Path, workers: int | None, checkpoint_dir: Path):
-    """``run_sweep`` over the tasks. With several workers, in our own process pool (one BLAS
+    """``run_sweep`` over the tasks, in our own process pool (one BLAS
     thread per worker, as run_sweep's own), so that a Ctrl-C or ``kill`` of this process can be
     passed on to the workers: each then stops its training cleanly (best weights restored and
     saved, history written) instead of finishing it, and the pool shuts down normally."""
     fn = functools.partial(train_one, checkpoint_dir=str(checkpoint_dir.resolve()))
-    workers = min(workers or default_workers(), len(tasks))
-    if workers == 1:
-        with sigterm_as_interrupt():
-            return run_sweep(fn, tasks, out / "runs", executor="serial")
+    workers = max(1, min(workers or default_workers(), len(tasks)))  # one worker too: the same bits
     # The variables must stay set until the workers have started: the pool starts them on demand.
     with one_blas_thread():
         context = multiprocessing.get_context("spawn")

@@ -168,13 +168,9 @@ def sweep_executor(workers: int | None) -> Iterator[Executor | str]:
     ``run_sweep`` alone would start a fresh pool per call, and every fresh worker loads and
     normalises the data again (seconds each); one shared pool (``minidl.sweep.process_pool``,
     one BLAS thread per worker) lets each worker keep its ``split_data`` cache from one sweep to
-    the next. ``workers=1`` runs everything in this process.
+    the next. ``workers=1`` is one worker process, so every worker count gives the same bits.
     """
-    n = workers or default_workers()
-    if n == 1:
-        yield "serial"
-        return
-    pool = process_pool(n)
+    pool = process_pool(workers or default_workers())
     try:
         yield pool
     finally:
