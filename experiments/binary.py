@@ -33,10 +33,8 @@ import argparse
 import dataclasses
 import functools
 import math
-import multiprocessing
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +70,7 @@ from minidl.datasets import load_fashion_mnist
 from minidl.losses import SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy
 from minidl.metrics import confusion_matrix, mcnemar, precision_recall_f1, roc_auc_score, roc_curve
 from minidl.model import load_npz, save_npz
-from minidl.sweep import default_workers, one_blas_thread, run_sweep
+from minidl.sweep import default_workers, run_sweep
 from minidl.train import predict
 
 NAME = "binary"
@@ -213,13 +211,11 @@ def run(args: argparse.Namespace) -> None:
     ]
     fn = functools.partial(train_one, checkpoint_dir=str((out / "checkpoints").resolve()))
     log(f"{NAME}: {len(tasks)} trainings ({n_seeds} seeds x binary/multiclass)")
-    # Every training runs in a spawned worker with one BLAS thread, even with --workers 1: a BLAS
-    # using several threads sums in another order, and the results would differ in the last bits
-    # from those of a parallel run. This way they are identical whatever the number of workers.
+    # Every training runs in a spawned worker with one BLAS thread, even with --workers 1, so the
+    # results are identical whatever the number of workers.
     workers = min(args.workers or default_workers(), len(tasks))
-    with sigterm_as_interrupt(), one_blas_thread():
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            sweep = run_sweep(fn, tasks, out / "runs", executor=pool)
+    with sigterm_as_interrupt():
+        sweep = run_sweep(fn, tasks, out / "runs", max_workers=workers)
     sweep.raise_if_failed()
     runs = list(sweep.results.values())  # in task order
     by_kind = {kind: [r for r in runs if r["kind"] == kind] for kind in ("binary", "multiclass")}

@@ -37,7 +37,6 @@ import signal
 import sys
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +68,7 @@ from minidl.callbacks import (
 from minidl.conv import Conv2D, MaxPool2D
 from minidl.model import load_npz, save_npz
 from minidl.model_selection import stratified_subsample
-from minidl.sweep import default_workers, one_blas_thread, run_sweep
+from minidl.sweep import default_workers, process_pool, run_sweep
 from minidl.train import predict
 
 NAME = "cnn"
@@ -329,20 +328,17 @@ def run_trainings(tasks: dict, out: Path, workers: int | None, checkpoint_dir: P
     saved, history written) instead of finishing it, and the pool shuts down normally."""
     fn = functools.partial(train_one, checkpoint_dir=str(checkpoint_dir.resolve()))
     workers = max(1, min(workers or default_workers(), len(tasks)))  # one worker too: the same bits
-    # The variables must stay set until the workers have started: the pool starts them on demand.
-    with one_blas_thread():
-        context = multiprocessing.get_context("spawn")
-        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_signals)
-        try:
-            with sigterm_as_interrupt():
-                return run_sweep(fn, tasks, out / "runs", executor=pool)
-        except KeyboardInterrupt:
-            log(f"{NAME}: interrupted; stopping the workers (best weights so far are in {checkpoint_dir})")
-            for child in multiprocessing.active_children():
-                child.terminate()  # SIGTERM: a running fit stops cleanly; an idle worker ignores it
-            raise
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+    pool = process_pool(workers, initializer=_worker_signals)
+    try:
+        with sigterm_as_interrupt():
+            return run_sweep(fn, tasks, out / "runs", executor=pool)
+    except KeyboardInterrupt:
+        log(f"{NAME}: interrupted; stopping the workers (best weights so far are in {checkpoint_dir})")
+        for child in multiprocessing.active_children():
+            child.terminate()  # SIGTERM: a running fit stops cleanly; an idle worker ignores it
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def run(args: argparse.Namespace, cfg: dict) -> None:

@@ -271,15 +271,20 @@ class _OneBlasThreadContext(multiprocessing.context.SpawnContext):
     Process = _OneBlasThreadProcess
 
 
-def process_pool(max_workers: int | None = None) -> ProcessPoolExecutor:
-    """A local pool of spawned worker processes, each with one BLAS thread.
+def process_pool(
+    max_workers: int | None = None, initializer: Callable[[], None] | None = None
+) -> ProcessPoolExecutor:
+    """A local pool of spawned worker processes, each with one BLAS thread (``initializer``, a
+    top-level function, runs first in every worker, e.g. to set its signal handling).
 
     The pool ``run_sweep`` uses by default; make one yourself to share it between several
     sweeps (workers then keep what they cached, e.g. a loaded data set). The thread variables
     are set only while each worker is being started, whenever that happens, and this process's
     environment is left as it was. Shut it down yourself (``with process_pool() as pool:``).
     """
-    return ProcessPoolExecutor(max_workers or default_workers(), mp_context=_OneBlasThreadContext())
+    return ProcessPoolExecutor(
+        max_workers or default_workers(), mp_context=_OneBlasThreadContext(), initializer=initializer
+    )
 
 
 class _Progress:
