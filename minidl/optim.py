@@ -97,17 +97,27 @@ class Adam(Optimizer):
         self.eps, self.weight_decay = eps, weight_decay
         self.m = [np.zeros_like(p.value) for p in self.params]
         self.v = [np.zeros_like(p.value) for p in self.params]
+        self._scratch = [np.empty_like(p.value) for p in self.params]  # the step allocates nothing
         self.t = 0
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            raise ValueError(f"betas must lie in [0, 1), got {betas}")
 
     def step(self) -> None:
         self.t += 1
         c1 = 1 - self.beta1**self.t
         c2 = 1 - self.beta2**self.t
-        for p, m, v in zip(self.params, self.m, self.v, strict=True):
+        for p, m, v, tmp in zip(self.params, self.m, self.v, self._scratch, strict=True):
             g = p.grad + self.weight_decay * p.value if self.weight_decay else p.grad
             m *= self.beta1
-            m += (1 - self.beta1) * g  # (1)
+            m += np.multiply(g, 1 - self.beta1, out=tmp)  # (1)
             v *= self.beta2
-            v += (1 - self.beta2) * g * g  # (2)
-            m_hat, v_hat = m / c1, v / c2  # (3)
-            p.value -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)  # (4)
+            np.multiply(g, g, out=tmp)
+            tmp *= 1 - self.beta2
+            v += tmp  # (2)
+            # (3) and (4) without temporaries: tmp = sqrt(v / c2) + eps, then lr * (m / c1) / tmp
+            np.divide(v, c2, out=tmp)
+            np.sqrt(tmp, out=tmp)
+            tmp += self.eps
+            np.divide(m, tmp, out=tmp)
+            tmp *= self.lr / c1
+            p.value -= tmp  # (4)
