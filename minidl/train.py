@@ -194,7 +194,7 @@ def fit(
     ``on_train_end`` still runs (checkpoints and history files stay complete), then it is re-raised;
     wrap the call in ``callbacks.sigterm_as_interrupt()`` to treat SIGTERM the same way.
     ``eval_batch_size`` is how many rows are scored per forward pass when the metrics are
-    measured after each epoch (it changes only memory use and speed, not the results).
+    measured after each epoch (it changes memory use and speed, the scores only by float rounding).
     """
     check_inputs(X, y)
     if validation_data is not None:
