@@ -72,7 +72,7 @@ class SoftmaxCrossEntropy(Loss):
         shifted = Z - Z.max(axis=1, keepdims=True)
         log_norm = np.log(np.exp(shifted).sum(axis=1))
         rows = np.arange(Z.shape[0])
-        loss = np.mean(log_norm - shifted[rows, y])  # (1)
+        loss = (log_norm - shifted[rows, y]).sum() / Z.shape[0]  # (1)
         self._cache = (shifted, log_norm, y)
         return float(loss)
 
