@@ -31,12 +31,13 @@ import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
 from experiments._common import (
     CLASS_NAMES,
+    Split,
     log,
     make_parser,
     md_table,
@@ -107,21 +108,10 @@ FOOTWEAR = [5, 7, 9]  # Sandal, Sneaker, Ankle boot
 # ---------------------------------------------------------------------------------------------
 
 
-class Data(NamedTuple):
-    """Standardised inputs (float32 rows) and labels; ``images_test`` are the raw uint8 test images."""
-
-    X_train: np.ndarray
-    y_train: np.ndarray
-    X_val: np.ndarray
-    y_val: np.ndarray
-    X_test: np.ndarray
-    y_test: np.ndarray
-    images_test: np.ndarray
-
-
-def load_data(settings: Settings, data_seed: int = 0) -> Data:
+def load_data(settings: Settings, data_seed: int = 0) -> Split:
     """The stratified train/validation split of ``split_data`` (standardised with the training
-    statistics), subsampled, stratified, when ``settings`` asks for it. Labels are the 10 classes."""
+    statistics), subsampled, stratified, when ``settings`` asks for it. Labels are the 10 classes;
+    ``images_test`` are the raw uint8 test images."""
     split = split_data(VAL_SIZE, data_seed, "standardise")
     X_train, y_train, X_val, y_val = split.X_train, split.y_train, split.X_val, split.y_val
     if settings.n_train is not None:
@@ -130,7 +120,7 @@ def load_data(settings: Settings, data_seed: int = 0) -> Data:
     if settings.n_val is not None:
         keep = stratified_subsample(y_val, settings.n_val, rng=data_seed + 1)
         X_val, y_val = X_val[keep], y_val[keep]
-    return Data(X_train, y_train, X_val, y_val, split.X_test, split.y_test, split.images_test)
+    return dataclasses.replace(split, X_train=X_train, y_train=y_train, X_val=X_val, y_val=y_val)
 
 
 def seeds(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
