@@ -1,9 +1,8 @@
 """The main job: a softmax-only classifier on Fashion-MNIST, batch vs mini-batch gradient descent.
 
-One ``Dense(784, 10)`` layer, softmax cross-entropy, plain SGD. The report, in order: the data;
-input normalisation under batch GD; where the loss starts; batch and mini-batch (32) GD over 10
-seeds with early stopping, compared; the final model, chosen on the validation split, refit on all
-60000 training images and scored once on the test set; its errors and its weights as images.
+One ``Dense(784, 10)`` layer, softmax cross-entropy, SGD: the data, input normalisation, the
+starting loss, batch vs mini-batch GD over 10 seeds, and a final model chosen on validation,
+refit on all 60000 training images and scored once on the test set.
 
     python -m experiments.softmax_only            # the full study (about 3 minutes on 2 cores)
     python -m experiments.softmax_only --quick    # a smoke run in seconds
@@ -11,6 +10,7 @@ seeds with early stopping, compared; the final model, chosen on the validation s
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -27,46 +27,24 @@ FULL = {
     "n_train": None,  # None: all 50000 train images of the split (a number: a stratified subset)
     "n_val": None,  # None: all 10000 validation images
     "normalisations": ["raw", "centre", "standardise"],
-    "normalisation": None,  # None: the one with the lowest validation loss under batch GD
-    # learning rates: the lowest validation loss after a short run of one seed wins (None: swept)
-    "gd_lrs": [0.1, 0.3, 1.0, 3.0], "gd_lr": None, "gd_sweep_epochs": 50,
-    "mb_lrs": [0.01, 0.03, 0.1, 0.3], "mb_lr": None, "mb_sweep_epochs": 3, "batch_size": 32,
-    # epochs: early stopping once the validation loss has not improved by min_delta for
-    # `patience` epochs in a row; the weights of the best epoch are kept
+    # normalisation, learning rates: the lowest validation loss after a short run of one seed
+    "gd_lrs": [0.1, 0.3, 1.0, 3.0], "gd_sweep_epochs": 50,
+    "mb_lrs": [0.01, 0.03, 0.1, 0.3], "mb_sweep_epochs": 3, "batch_size": 32,
+    # epochs: early stopping on the validation loss (patience epochs without a min_delta gain)
     "gd_max_epochs": 200, "gd_patience": 10, "mb_max_epochs": 30, "mb_patience": 3, "min_delta": 1e-4,
     # the final model: mini-batch SGD whose learning rate, decay per epoch, L2 weight decay, epochs
     # and weights (the last, or the average over the last epoch) are chosen on validation
     "final_lrs": [0.1, 0.3], "final_decays": [1.0, 0.8], "final_weight_decays": [0.0, 1e-4],
     "final_max_epochs": 20, "n_refit": None,  # None: the refit sees all 60000 training images
 }  # fmt: skip
-QUICK = {
-    **FULL, "seeds": 2, "n_train": 5000, "n_val": 2000,
-    "gd_lrs": [0.3, 1.0], "gd_sweep_epochs": 8, "mb_lrs": [0.01, 0.03], "mb_sweep_epochs": 1,
-    "gd_max_epochs": 15, "gd_patience": 3, "mb_max_epochs": 3, "mb_patience": 2,
-    "final_lrs": [0.3], "final_decays": [0.8], "final_max_epochs": 3, "n_refit": 7000,
-}  # fmt: skip
+QUICK = {**FULL, "seeds": 2, "n_train": 5000, "n_val": 2000, "gd_lrs": [0.3, 1.0], "gd_sweep_epochs": 8,
+         "mb_lrs": [0.01, 0.03], "mb_sweep_epochs": 1, "gd_max_epochs": 15, "gd_patience": 3,
+         "mb_max_epochs": 3, "mb_patience": 2, "final_lrs": [0.3], "final_decays": [0.8],
+         "final_max_epochs": 3, "n_refit": 7000}  # fmt: skip
 NORMALISATION_NAMES = {"raw": "raw [0, 1]", "centre": "centred", "standardise": "standardised"}
-LN10 = math.log(10)
 OLD_TEST_ACCURACY = 0.8407  # the old final model: the seed-study run with the best validation accuracy
 FIGURES = ("data_examples", "normalisation", "lr_sweep", "curves_gd", "curves_mb", "batch_vs_minibatch",
-           "final_selection", "confusion_matrix", "per_class", "weights")  # fmt: skip
-
-
-def add_arguments(parser) -> None:
-    add = parser.add_argument
-    add("--seeds", type=study.positive_int, help="number of seeds (default 10, quick 2)")
-    add("--epochs", type=study.positive_int, help="maximum epochs of every seed run (default 200 / 30)")
-    add("--lr", type=study.positive_float, help="batch GD learning rate (default: swept)")
-    add("--mb-lr", type=study.positive_float, help="mini-batch learning rate (default: swept)")
-    add("--batch-size", type=study.positive_int, help="mini-batch size (default 32)")
-    add("--normalisation", choices=list(NORMALISATION_NAMES), help="input normalisation (default: swept)")
-
-
-def apply_arguments(settings: dict, args) -> dict:
-    given = {"seeds": args.seeds, "gd_max_epochs": args.epochs, "mb_max_epochs": args.epochs,
-             "gd_lr": args.lr, "mb_lr": args.mb_lr, "batch_size": args.batch_size,
-             "normalisation": args.normalisation}  # fmt: skip
-    return {**settings, **{k: v for k, v in given.items() if v is not None}}
+           "confusion_matrix", "per_class", "weights")  # fmt: skip
 
 
 # ---- one training (a top-level function: it runs in a worker process) ------------------------------
@@ -103,8 +81,7 @@ def train_one(normalisation: str, lr: float, batch_size: int | None, epochs: int
               n_train: int | None, n_val: int | None, patience: int = 0, min_delta: float = 0.0,
               decay: float = 1.0, weight_decay: float = 0.0, average: bool = False,
               keep: bool = False) -> dict:  # fmt: skip
-    """Train one model. ``average``: also score each epoch's average of the weights on validation;
-    ``keep``: return the final weights (the last epoch's average with ``average``)."""
+    """One training; ``average``: score each epoch's mean weights too, ``keep``: return the final weights."""
     data = study.load_data(normalisation, n_train, n_val, data_seed)
     streams = study.seed_streams(seed)
     model = Sequential([Dense(784, 10, rng=streams["weights"])])
@@ -145,51 +122,43 @@ def best_lr(sweep: dict, settings: dict, kind: str, norm: str) -> float:
 def choose_final(candidates: dict[str, dict]) -> dict:
     """The candidate, weights (the last, or the epoch's average) and epoch count with the highest
     validation accuracy; ties go to fewer epochs."""
-    options = [
-        {"key": key, "average": average, "epochs": epoch, "val_accuracy": acc}
-        for key, c in candidates.items()
-        for average, accs in ((False, c["val_accuracy"]), (True, c["avg_val_accuracy"]))
-        for epoch, acc in enumerate(accs, start=1)
-    ]
-    return max(options, key=lambda o: (o["val_accuracy"], -o["epochs"]))
+    options = [(acc, -epoch, key, average) for key, c in candidates.items() for average in (False, True)
+               for epoch, acc in enumerate(c[("val_accuracy", "avg_val_accuracy")[average]], 1)]  # fmt: skip
+    acc, epochs, key, average = max(options)
+    return {"key": key, "average": average, "epochs": -epochs, "val_accuracy": acc}
 
 
 def run(job: study.Study, settings: dict) -> dict:
     s, data_seed = settings, job.args.data_seed
     base = {"n_train": s["n_train"], "n_val": s["n_val"], "data_seed": data_seed, "seed": 0}
     study.log("stage 1/3: learning-rate sweeps, one seed (batch GD per normalisation, mini-batch GD)")
-    tasks = {}
-    for norm in s["normalisations"]:
-        for kind, batch_size in (("gd", None), ("mb", s["batch_size"])):
-            for lr in s[f"{kind}_lrs"]:
-                task = {
-                    "normalisation": norm,
-                    "lr": lr,
-                    "batch_size": batch_size,
-                    "epochs": s[f"{kind}_sweep_epochs"],
-                }
-                tasks[f"sweep-{kind}-{norm}-lr{lr:g}"] = {**base, **task}
+    batch = {"gd": None, "mb": s["batch_size"]}
+    tasks = {f"sweep-{k}-{n}-lr{lr:g}": {**base, "normalisation": n, "lr": lr, "batch_size": batch[k],
+                                          "epochs": s[k + "_sweep_epochs"]}
+             for n in s["normalisations"] for k in ("gd", "mb") for lr in s[k + "_lrs"]}  # fmt: skip
     sweep = job.train(train_one, tasks)
     lrs = {norm: best_lr(sweep, s, "gd", norm) for norm in s["normalisations"]}
-    norm = s["normalisation"] or min(lrs, key=lambda n: end_val_loss(sweep[f"sweep-gd-{n}-lr{lrs[n]:g}"]))
-    gd_lr, mb_lr = s["gd_lr"] or best_lr(sweep, s, "gd", norm), s["mb_lr"] or best_lr(sweep, s, "mb", norm)
+    norm = min(lrs, key=lambda n: end_val_loss(sweep[f"sweep-gd-{n}-lr{lrs[n]:g}"]))
+    gd_lr, mb_lr = lrs[norm], best_lr(sweep, s, "mb", norm)
     study.log(f"chosen: {NORMALISATION_NAMES[norm]} inputs, batch GD lr {gd_lr:g}, mini-batch lr {mb_lr:g}")
 
     study.log(f"stage 2/3: {s['seeds']} seeds x (batch GD, mini-batch GD), and the final model's candidates")
     base |= {"normalisation": norm, "min_delta": s["min_delta"]}
     gd = {"lr": gd_lr, "batch_size": None, "epochs": s["gd_max_epochs"], "patience": s["gd_patience"]}
-    tasks = {f"gd-seed{i}": {**base, **gd, "seed": i} for i in range(s["seeds"])}  # long runs first
-    for lr in s["final_lrs"]:
-        for decay in s["final_decays"]:
-            for wd in s["final_weight_decays"]:
-                task = {"lr": lr, "decay": decay, "weight_decay": wd, "batch_size": s["batch_size"]}
-                task |= {"epochs": s["final_max_epochs"], "average": True}
-                tasks[f"final-lr{lr:g}-decay{decay:g}-wd{wd:g}"] = {**base, **task}
-    mb = {"lr": mb_lr, "batch_size": s["batch_size"], "epochs": s["mb_max_epochs"], "patience": s["mb_patience"]}  # fmt: skip
+    tasks = {f"gd-seed{i}": {**base, **gd, "seed": i} for i in range(s["seeds"])}  # the long runs first
+    for lr, decay, wd in itertools.product(s["final_lrs"], s["final_decays"], s["final_weight_decays"]):
+        task = {"lr": lr, "decay": decay, "weight_decay": wd, "batch_size": s["batch_size"], "average": True}
+        tasks[f"final-lr{lr:g}-decay{decay:g}-wd{wd:g}"] = {**base, **task, "epochs": s["final_max_epochs"]}
+    mb = {
+        "lr": mb_lr,
+        "batch_size": s["batch_size"],
+        "epochs": s["mb_max_epochs"],
+        "patience": s["mb_patience"],
+    }
     tasks |= {f"mb-seed{i}": {**base, **mb, "seed": i} for i in range(s["seeds"])}
     runs = job.train(train_one, tasks)
-    candidates = {key: {**{k: tasks[key][k] for k in ("lr", "decay", "weight_decay")},
-                        "val_accuracy": r["history"]["val_accuracy"][1:], "avg_val_accuracy": r["avg_val_accuracy"]}
+    candidates = {key: {**{k: tasks[key][k] for k in ("lr", "decay", "weight_decay")}, "val_accuracy":
+                        r["history"]["val_accuracy"][1:], "avg_val_accuracy": r["avg_val_accuracy"]}
                   for key, r in runs.items() if key.startswith("final-")}  # fmt: skip
 
     best = choose_final(candidates)
@@ -222,32 +191,35 @@ def common(curves: list[list[float]]) -> np.ndarray:
     return np.array([c[: min(len(c) for c in curves)] for c in curves], dtype=float)
 
 
-def method_summary(runs: list[dict], target: float) -> dict:
+def method_summary(runs: list[dict], target: float, label: str) -> dict:
     """One method's seeds: when the mean validation loss (over the epochs all seeds ran) first
     reaches ``target``, the scores at each seed's best epoch, the batch loss against updates."""
     hits = np.flatnonzero(common([r["history"]["val_loss"] for r in runs]).mean(0) <= target)
     e = int(hits[0]) if hits.size else None
-    by_update = common([r["update_loss"] for r in runs])
+    seconds = [np.cumsum([0, *r["epoch_time"]]) for r in runs]  # training time after each epoch
+    losses = common([r["update_loss"] for r in runs])  # (seeds, points): block means of the batch losses
     return {
-        "epochs_to_target": e, "updates_to_target": None if e is None else e * runs[0]["steps_per_epoch"],
-        "seconds_to_target": None if e is None else float(np.mean([sum(r["epoch_time"][:e]) for r in runs])),
-        "train_seconds_mean": float(np.mean([sum(r["epoch_time"]) for r in runs])),
+        "label": label, "epochs_to_target": e, "updates_to_target": e and e * runs[0]["steps_per_epoch"],
+        "seconds_to_target": e and float(np.mean([t[e] for t in seconds])),
+        "train_seconds_mean": float(np.mean([t[-1] for t in seconds])),
         "best_epoch": [r["best_epoch"] for r in runs],
-        **{f"best_{k}": [r["history"][k][r["best_epoch"]] for r in runs] for k in ("val_loss", "val_accuracy")},
+        "best_val_loss": [r["history"]["val_loss"][r["best_epoch"]] for r in runs],
+        "best_val_accuracy": [r["history"]["val_accuracy"][r["best_epoch"]] for r in runs],
         "stopped_early": sum(r["stop_reason"] is not None for r in runs),
         "steps_per_epoch": runs[0]["steps_per_epoch"], "histories": [r["history"] for r in runs],
-        "by_update": [runs[0]["update_x"][: by_update.shape[1]], by_update.mean(0).tolist(), by_update.std(0).tolist()],
+        "by_update": [runs[0]["update_x"][:losses.shape[1]], losses.mean(0).tolist(), losses.std(0).tolist()],
     }  # fmt: skip
 
 
 def summarise(results: dict) -> dict:
     s, chosen, sweep, final = results["settings"], results["chosen"], results["sweep"], results["final"]
-    seeds = {kind: results[kind] for kind in ("gd", "mb")}
+    seeds, norm = {kind: results[kind] for kind in ("gd", "mb")}, chosen["normalisation"]
 
-    def row(r: dict, lr: float) -> dict:
-        h = r["history"]
-        return {"lr": lr, "diverged": r["diverged"], "start_loss": h["loss"][0], "val_loss": end_val_loss(r),
-                "val_accuracy": h["val_accuracy"][-1], "curve": h["val_loss"]}  # fmt: skip
+    def row(kind: str, norm: str, lr: float) -> dict:
+        r = sweep[f"sweep-{kind}-{norm}-lr{lr:g}"]
+        return {"lr": lr, "diverged": r["diverged"], "start_loss": r["history"]["loss"][0],
+                "val_loss": end_val_loss(r), "val_accuracy": r["history"]["val_accuracy"][-1],
+                "curve": r["history"]["val_loss"], "mean_sq_input": r["mean_sq_input"]}  # fmt: skip
 
     target = max(common([r["history"]["val_loss"] for r in runs]).mean(0).min() for runs in seeds.values())
     y_test, y_pred = np.array(final["y_test"]), np.array(final["y_pred"])
@@ -257,20 +229,19 @@ def summarise(results: dict) -> dict:
     for avg in ("macro", "micro"):
         scores = metrics.precision_recall_f1(y_test, y_pred, 10, average=avg)
         system |= {f"{avg}_{k}": v for k, v in zip(("precision", "recall", "f1"), scores, strict=True)}
-    msq, norm = seeds["gd"][0]["mean_sq_input"], chosen["normalisation"]
+    msq = seeds["gd"][0]["mean_sq_input"]
     return {
         "test_accuracy": system["accuracy"], "old_test_accuracy": OLD_TEST_ACCURACY,
         "gain_over_old": system["accuracy"] - OLD_TEST_ACCURACY,
         "quick": results["quick"], "seconds": results["seconds"], "train_seconds": results["train_seconds"],
         "settings": s, "chosen": chosen, "class_counts": results["class_counts"],
-        "normalisation": {n: row(sweep[f"sweep-gd-{n}-lr{lr:g}"], lr)
-                          for n in s["normalisations"] for lr in [best_lr(sweep, s, "gd", n)]},
-        "lr_sweep": {k: [row(sweep[f"sweep-{k}-{norm}-lr{lr:g}"], lr) for lr in s[f"{k}_lrs"]] for k in seeds},
-        "mean_sq_input": msq, "mean_sq_input_raw": sweep[f"sweep-gd-raw-lr{s['gd_lrs'][0]:g}"]["mean_sq_input"],
-        "initial_loss_per_seed": [r["history"]["loss"][0] for r in seeds["gd"]],
-        "initial_loss_predicted": LN10 + (1 - 1 / 10) * msq / 2,  # ln K + (1 - 1/K) s^2 / 2
+        "normalisation": {n: row("gd", n, best_lr(sweep, s, "gd", n)) for n in s["normalisations"]},
+        "lr_sweep": {k: [row(k, norm, lr) for lr in s[k + "_lrs"]] for k in seeds},
+        "initial_loss_per_seed": [r["history"]["loss"][0] for r in seeds["gd"]], "mean_sq_input": msq,
+        "initial_loss_predicted": math.log(10) + (1 - 1 / 10) * msq / 2,  # ln K + (1 - 1/K) s^2 / 2
         "target_val_loss": float(target),  # a validation loss both mean curves reach
-        **{kind: method_summary(runs, target) for kind, runs in seeds.items()},
+        "gd": method_summary(seeds["gd"], target, "Batch GD"),
+        "mb": method_summary(seeds["mb"], target, f"Mini-batch GD (batch {chosen['batch_size']})"),
         "final": {**{k: v for k, v in final.items() if k not in ("y_test", "y_pred")},
                   **{k: results["candidates"][final["key"]][k] for k in ("lr", "decay", "weight_decay")},
                   "candidates": results["candidates"]},
@@ -283,40 +254,29 @@ def summarise(results: dict) -> dict:
 
 
 # ---- figures -------------------------------------------------------------------------------------------
-def _line(values: list, start: int = 0) -> tuple:
-    """A curve for ``plots.compare_curves``, without a band (a diverged run's None is a gap)."""
-    return range(start, start + len(values)), [np.nan if v is None else v for v in values], None
-
-
+# fmt: off
 def figures(m: dict, out: Path) -> None:
     saved, chosen, names = study.load_arrays(out, "final"), m["chosen"], list(study.CLASS_NAMES)
-    label = {kind: f"{_method(m, kind)} (lr {chosen[kind + '_lr']:g})" for kind in ("gd", "mb")}
-    title = "Fashion-MNIST: ten training images per class"
-    plots.class_examples(
-        saved["examples"], saved["example_labels"], names, 10, 0, out / "data_examples.png", title
-    )
-    curves = {
-        f"{NORMALISATION_NAMES[n]}, lr {r['lr']:g}": _line(r["curve"]) for n, r in m["normalisation"].items()
-    }
+    label = {kind: f"{m[kind]['label']} (lr {chosen[kind + '_lr']:g})" for kind in ("gd", "mb")}
+    plots.class_examples(saved["examples"], saved["example_labels"], names, 10, 0, out / "data_examples.png",
+                         "Fashion-MNIST: ten training images per class")
+    curves = {f"{NORMALISATION_NAMES[n]}, lr {r['lr']:g}": (range(len(r["curve"])), r["curve"], None)
+              for n, r in m["normalisation"].items()}
     title = f"Batch GD: input normalisation ({m['settings']['gd_sweep_epochs']} epochs, seed 0)"
-    plots.compare_curves(
-        curves, xlabel="epoch", ylabel="validation loss", title=title, path=out / "normalisation.png"
-    )
+    plots.compare_curves(curves, xlabel="epoch", ylabel="validation loss", title=title,
+                         path=out / "normalisation.png")
     fig = plots.new_figure(12, 4.5)
-    for ax, kind in zip(fig.subplots(1, 2), ("gd", "mb"), strict=True):
-        curves = {
-            f"lr {r['lr']:g}" + " (diverged)" * r["diverged"]: _line(r["curve"]) for r in m["lr_sweep"][kind]
-        }
-        title = f"{_method(m, kind)}: learning rates ({NORMALISATION_NAMES[chosen['normalisation']]} inputs)"
+    for ax, kind in zip(fig.subplots(1, 2), ("gd", "mb"), strict=True):  # a diverged run's None: a gap
+        curves = {f"lr {r['lr']:g}{' (diverged)' * r['diverged']}": (range(len(r["curve"])), r["curve"], None)
+                  for r in m["lr_sweep"][kind]}
+        title = f"{m[kind]['label']}: learning rates ({NORMALISATION_NAMES[chosen['normalisation']]} inputs)"
         plots.compare_curves(curves, xlabel="epoch", ylabel="validation loss", ax=ax, title=title)
     plots.save_figure(fig, out / "lr_sweep.png")
     for kind in ("gd", "mb"):
         histories = m[kind]["histories"]
         fig = plots.learning_curves_grid(histories, title=f"{label[kind]}, {len(histories)} seeds")
         for ax, key in zip(fig.axes, ("loss", "accuracy"), strict=False):  # the y axis starts after epoch 0
-            later = np.array(
-                [v for h in histories for k in (key, f"val_{key}") for v in h[k][1:]], dtype=float
-            )
+            later = np.array([v for h in histories for k in (key, "val_" + key) for v in h[k][1:]], float)
             lo, hi = np.nanmin(later), np.nanmax(later)
             ax.set_ylim(lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
         plots.save_figure(fig, out / f"curves_{kind}.png")
@@ -325,50 +285,26 @@ def figures(m: dict, out: Path) -> None:
     left, right = fig.subplots(1, 2)
     curves = {label[k]: plots.mean_std(m[k]["histories"], "val_loss")[:2] for k in ("gd", "mb")}
     curves = {k: (range(len(mean)), mean, std) for k, (mean, std) in curves.items()}
-    title = f"Validation loss vs epochs (mean ± std over {len(m['gd']['histories'])} seeds)"
-    plots.compare_curves(curves, xlabel="epoch", ylabel="validation loss", ax=left, title=title)
+    plots.compare_curves(curves, xlabel="epoch", ylabel="validation loss", ax=left,
+                         title=f"Validation loss vs epochs (mean ± std, {len(m['gd']['histories'])} seeds)")
     curves = {label[k]: (np.array(m[k]["by_update"][0]) + 1, *m[k]["by_update"][1:]) for k in ("gd", "mb")}
-    title = "Training loss vs updates (block means of batch losses)"
-    xlabel, ylabel = "update step (log scale)", "training loss of the batch"
-    plots.compare_curves(curves, xlabel=xlabel, ylabel=ylabel, logx=True, ax=right, title=title)
+    plots.compare_curves(curves, xlabel="update step (log scale)", ylabel="training loss of the batch",
+                         logx=True, ax=right, title="Training loss vs updates (block means of batch losses)")
     plots.save_figure(fig, out / "batch_vs_minibatch.png")
 
-    fig = plots.new_figure(12, 4.8)
-    panels = (
-        ("val_accuracy", "its last weights"),
-        ("avg_val_accuracy", "its weights averaged over the epoch"),
-    )
-    for ax, (key, what) in zip(fig.subplots(1, 2, sharey=True), panels, strict=True):
-        curves = {_candidate(c): _line(c[key], 1) for c in m["final"]["candidates"].values()}
-        title = f"Each candidate, {what}"
-        plots.compare_curves(curves, xlabel="epoch", ylabel="validation accuracy", ax=ax, title=title)
-    plots.save_figure(fig, out / "final_selection.png")
-
-    title = "Final softmax-only model on the 10000 test images"
-    plots.confusion_matrices(np.array(m["confusion_matrix"]), names, out / "confusion_matrix.png", title)
+    plots.confusion_matrices(np.array(m["confusion_matrix"]), names, out / "confusion_matrix.png",
+                             "Final softmax-only model on the 10000 test images")
     scores = {k: [c[k] for c in m["per_class"].values()] for k in ("precision", "recall", "f1")}
-    title = "Per-class precision, recall and F1 on the test set"
-    plots.bar_compare(names, scores, ylabel="score", path=out / "per_class.png", title=title)
-    title = "Final model's weights: column k of W as a 28x28 image (red +, blue -)"
-    plots.weight_images(saved["W"], names, path=out / "weights.png", title=title)
+    plots.bar_compare(names, scores, ylabel="score", path=out / "per_class.png",
+                      title="Per-class precision, recall and F1 on the test set")
+    plots.weight_images(saved["W"], names, path=out / "weights.png",
+                        title="Final model's weights: column k of W as a 28x28 image (red +, blue -)")
+# fmt: on
 
 
 # ---- the report: the values of reports/softmax_only.md -----------------------------------------------
-def _method(m: dict, kind: str) -> str:
-    return "Batch GD" if kind == "gd" else f"Mini-batch GD (batch {m['chosen']['batch_size']})"
-
-
 def _candidate(c: dict) -> str:
     return f"lr {c['lr']:g}, decay {c['decay']:g}, wd {c['weight_decay']:g}"
-
-
-def chosen_text(m: dict) -> str:
-    norm, loss = (
-        m["chosen"]["normalisation"],
-        {k: f"{r['val_loss']:.4f}" for k, r in m["normalisation"].items()},
-    )
-    how = "as asked on the command line" if m["settings"]["normalisation"] else "the lowest validation loss"
-    return f"Used: **{NORMALISATION_NAMES[norm]}** inputs, {how} ({loss[norm]}; raw pixels: {loss['raw']})."
 
 
 def epochs_text(m: dict) -> str:
@@ -381,9 +317,8 @@ def epochs_text(m: dict) -> str:
 
 def comparison_text(m: dict) -> str:
     gd, mb = (m[k]["epochs_to_target"] or math.inf for k in ("gd", "mb"))
-    if mb < gd:
-        return f"Here mini-batch reached the target in {mb} epochs against {gd} for batch GD."
-    return "Here batch GD reached the target in fewer epochs."
+    faster = f"mini-batch reached the target in {mb} epochs against {gd} for batch GD"
+    return f"Here {faster if mb < gd else 'batch GD reached the target in fewer epochs'}."
 
 
 def final_text(m: dict) -> str:
@@ -394,48 +329,45 @@ def final_text(m: dict) -> str:
             f"weight decay {f['weight_decay']:g}, {f['epochs']} epochs, keeping {weights}")  # fmt: skip
 
 
-def averaging_text(m: dict) -> str:
-    c = m["final"]["candidates"].values()
-    last, avg = (np.mean([x[k][-1] for x in c]) for k in ("val_accuracy", "avg_val_accuracy"))
-    return (f"After the last epoch the candidates score {last:.4f} on validation with their last weights "
-            f"and {avg:.4f} with the epoch's average (mean over the {len(c)} candidates).")  # fmt: skip
-
-
 # fmt: off
 def report(m: dict) -> dict:
     s, chosen, f, system, table = m["settings"], m["chosen"], m["final"], m["system"], study.md_table
     init, n, gd, mb = m["initial_loss_per_seed"], [sum(c) for c in m["class_counts"]], m["gd"], m["mb"]
     counts = [[name, *(c[k] for c in m["class_counts"])] for k, name in enumerate(study.CLASS_NAMES)]
-    normalisation = [[NORMALISATION_NAMES[k], f"{r['lr']:g}", r["start_loss"], r["val_loss"], r["val_accuracy"]]
-                     for k, r in m["normalisation"].items()]
-    lrs = [[_method(m, kind), f"{r['lr']:g}", "diverged" if r["diverged"] else r["val_loss"],
-            None if r["diverged"] else r["val_accuracy"]] for kind in ("gd", "mb") for r in m["lr_sweep"][kind]]
+    normalisation = [[NORMALISATION_NAMES[k], f"{r['lr']:g}", r["start_loss"], r["val_loss"],
+                      r["val_accuracy"]] for k, r in m["normalisation"].items()]
+    lrs = [[m[k]["label"], f"{r['lr']:g}", "diverged" if r["diverged"] else r["val_loss"],
+            None if r["diverged"] else r["val_accuracy"]] for k in ("gd", "mb") for r in m["lr_sweep"][k]]
     seeds = [[i, x, gd["best_epoch"][i], gd["best_val_accuracy"][i], mb["best_epoch"][i],
               mb["best_val_accuracy"][i]] for i, x in enumerate(init)]
-    comparison = [[_method(m, k), f"{chosen[k + '_lr']:g}", c["epochs_to_target"], c["updates_to_target"],
+    comparison = [[c["label"], f"{chosen[k + '_lr']:g}", c["epochs_to_target"], c["updates_to_target"],
                    c["seconds_to_target"], study.pm(c["best_epoch"], 1), c["train_seconds_mean"],
-                   study.pm(c["best_val_loss"]), study.pm(c["best_val_accuracy"])] for k, c in (("gd", gd), ("mb", mb))]
+                   study.pm(c["best_val_loss"]), study.pm(c["best_val_accuracy"])]
+                  for k, c in (("gd", gd), ("mb", mb))]
     candidates = [[_candidate(c), *(x for k in ("val_accuracy", "avg_val_accuracy")
                                     for x in (int(np.argmax(c[k])) + 1, max(c[k]), c[k][-1]))]
                   for c in f["candidates"].values()]
-    per_class = [[name, v["precision"], v["recall"], v["f1"], v["support"]] for name, v in m["per_class"].items()]
+    per_class = [[name, v["precision"], v["recall"], v["f1"], v["support"]]
+                 for name, v in m["per_class"].items()]
     per_class += [[f"{a} average", *(system[f"{a}_{k}"] for k in ("precision", "recall", "f1")), n[2]]
                   for a in ("macro", "micro")]
-    msq_raw = m["mean_sq_input_raw"]
-    numbers = {"ln10": LN10, "msq_raw": msq_raw, "pred_raw": LN10 + 0.45 * msq_raw, "msq": m["mean_sq_input"],
-               "pred": m["initial_loss_predicted"], "init_mean": np.mean(init), "init_min": min(init),
-               "init_max": max(init), "target": m["target_val_loss"], "test_accuracy": m["test_accuracy"],
-               "final_val_accuracy": f["val_accuracy"], "old_test_accuracy": OLD_TEST_ACCURACY,
-               "gain": m["gain_over_old"], **{k: v for k, v in system.items() if k != "accuracy"}}
+    msq_raw, loss = m["normalisation"]["raw"]["mean_sq_input"], m["normalisation"]
+    numbers = {"ln10": math.log(10), "msq_raw": msq_raw, "pred_raw": math.log(10) + 0.45 * msq_raw,
+               "msq": m["mean_sq_input"], "pred": m["initial_loss_predicted"], "init_mean": np.mean(init),
+               "init_min": min(init), "init_max": max(init), "target": m["target_val_loss"],
+               "test_accuracy": m["test_accuracy"], "final_val_accuracy": f["val_accuracy"],
+               "old_test_accuracy": OLD_TEST_ACCURACY, "raw_val_loss": loss["raw"]["val_loss"],
+               "chosen_val_loss": loss[chosen["normalisation"]]["val_loss"],
+               **{k: v for k, v in system.items() if k != "accuracy"}}
     return {
         **{k: study.fmt(v) for k, v in {**s, **numbers}.items()},
-        "quick_note": "\n> **Quick smoke run** (`--quick`): a small subset and few epochs; the numbers below "
-                      "are not the study's.\n" if m["quick"] else "",
+        "quick_note": "\n> **Quick smoke run** (`--quick`): a small subset and few epochs; the numbers "
+                      "below are not the study's.\n" if m["quick"] else "",
         "seconds": f"{m['seconds']:.0f}", "train_seconds": f"{m['train_seconds']:.0f}", "n_seeds": len(init),
         "n_train": n[0], "n_val": n[1], "n_test": n[2], "rms_raw": f"{math.sqrt(msq_raw):.2f}",
-        "norm_name": NORMALISATION_NAMES[chosen["normalisation"]], "gd_lr": f"{chosen['gd_lr']:g}",
-        "mb_lr": f"{chosen['mb_lr']:g}", "steps_mb": mb["steps_per_epoch"], "n_refit": f["n_refit"],
-        "n_candidates": len(f["candidates"]),
+        "gain": f"{m['gain_over_old']:+.4f}", "norm_name": NORMALISATION_NAMES[chosen["normalisation"]],
+        "gd_lr": f"{chosen['gd_lr']:g}", "mb_lr": f"{chosen['mb_lr']:g}", "steps_mb": mb["steps_per_epoch"],
+        "n_refit": f["n_refit"], "n_candidates": len(f["candidates"]),
         "counts_table": table(["class", "train", "validation", "test"], [*counts, ["total", *n]]),
         "normalisation_table": table(["inputs", "best lr", "loss at start", "validation loss",
                                       "validation accuracy"], normalisation),
@@ -444,17 +376,17 @@ def report(m: dict) -> dict:
                              "mini-batch best epoch", "mini-batch val. accuracy"], seeds),
         "comparison_table": table(["method", "lr", "epochs to target", "updates to target",
                                    "train seconds to target", "best epoch (mean ± std)",
-                                   "train seconds (all epochs)", "best val. loss", "best val. accuracy"], comparison),
-        "candidates_table": table(["candidate", "last weights: best epoch", "val. accuracy", "after the last epoch",
-                                   "epoch average: best epoch", "val. accuracy", "after the last epoch"],
-                                  candidates),
-        "per_class_table": table(["class", "precision", "recall (= class accuracy)", "F1", "support"], per_class),
-        "confused": "\n".join(f"- true **{t}** predicted as **{p}**: {c} times" for t, p, c in m["most_confused"]),
-        "chosen_text": chosen_text(m), "epochs_text": epochs_text(m), "comparison_text": comparison_text(m),
-        "averaging_text": averaging_text(m), "final_text": final_text(m),
-        "centred_note": "the inputs are centred" if chosen["normalisation"] != "raw" else "here: brighter than black",
-        "penalty_note": "only a small penalty" if f["weight_decay"] else "no penalty",
-        "quick_flag": " --quick" if m["quick"] else "",
+                                   "train seconds (all epochs)", "best val. loss", "best val. accuracy"],
+                                  comparison),
+        "candidates_table": table(["candidate", "last weights: best epoch", "val. accuracy",
+                                   "after the last epoch", "epoch average: best epoch", "val. accuracy",
+                                   "after the last epoch"], candidates),
+        "per_class_table": table(["class", "precision", "recall (= class accuracy)", "F1", "support"],
+                                 per_class),
+        "confused": "\n".join(f"- true **{t}** predicted as **{p}**: {c} times"
+                              for t, p, c in m["most_confused"]),
+        "epochs_text": epochs_text(m), "comparison_text": comparison_text(m),
+        "final_text": final_text(m), "quick_flag": " --quick" if m["quick"] else "",
     }
 # fmt: on
 
