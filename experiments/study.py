@@ -208,7 +208,7 @@ def load_data(
         val_idx = val_idx[_subset(labels[val_idx], n_val, data_seed)]
     train_idx = train_idx[_subset(labels[train_idx], n_train, data_seed)]
     X_train = scale_pixels(images[train_idx])
-    X_val = scale_pixels(images[val_idx]) if len(val_idx) else np.zeros((0, X_train.shape[1]), X_train.dtype)
+    X_val = scale_pixels(images[val_idx]) if len(val_idx) else X_train[:0]  # (0, 784): no validation
     scaler = None
     if normalisation != "raw":
         scaler = Standardizer(with_std=normalisation == "standardise").fit(X_train)
