@@ -38,7 +38,10 @@ setup() {
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "run.sh: installing minidl and its [$extras] extras into .venv (pip)" >&2
     .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -e ".[$extras]"
+    # Editable "compat" mode puts the checkout itself on the venv's path (a .pth file), so
+    # `experiments` and `benchmarks`, which the wheel does not ship, import from anywhere in this
+    # venv: notebooks/ (whose kernel starts there) and spawned or Dask workers alike.
+    .venv/bin/python -m pip install -q -e ".[$extras]" --config-settings editable_mode=compat
     echo "$want" > "$stamp"
   fi
 }
