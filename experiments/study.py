@@ -318,14 +318,14 @@ class Study:
         self._executor = self._client = None
 
 
-def connect(address: str) -> Any:
-    """A client of the Dask scheduler at ``address``, or a one-line error within seconds."""
+def connect(address: str, timeout: float = 5.0) -> Any:
+    """A client of the Dask scheduler at ``address``, or a one-line error after ``timeout`` seconds."""
     try:
         from dask.distributed import Client
     except ImportError:
         raise StudyError("--scheduler needs dask: pip install 'minidl[cluster]'") from None
     try:
-        return Client(address, timeout="5s")
+        return Client(address, timeout=f"{timeout}s")
     except (OSError, TimeoutError) as err:
         raise StudyError(f"cannot reach the Dask scheduler at {address}: {err}") from None
 
