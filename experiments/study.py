@@ -15,9 +15,10 @@ and ends with ``main = study.main_for(__name__)``. ``main`` here wires them: the
 a lock on the output folder, run -> ``results.json``, summarise -> ``metrics.json``, figures, and
 ``report.md``. ``--plot-only`` redraws figures, metrics and report from the saved results.
 
-The rule for randomness: one integer seed per training, split by ``seed_streams`` into independent
-named streams (weights, order, dropout), so changing one (say, the example order) leaves the
-others as they were.
+The rule for randomness: one integer seed per training, split by ``seed_streams`` (from
+``minidl._rng``) into independent named streams, ``weights`` (initialisation), ``order`` (the
+example order of every epoch) and ``dropout`` (its masks), so changing one leaves the others as
+they were.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from minidl._io import write_json_atomic, write_text_atomic
+from minidl._rng import seed_streams  # one seed per run, split into named streams
 from minidl.data import Standardizer, scale_pixels
 from minidl.datasets import CLASS_NAMES, DatasetError, load_fashion_mnist
 from minidl.model import load_npz, save_npz
@@ -227,21 +229,6 @@ def test_set(data: Data) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 # ---- seeding and run records -------------------------------------------------------------------------
-STREAMS = ("weights", "order", "dropout")
-
-
-def seed_streams(seed: int) -> dict[str, np.random.Generator]:
-    """One training's seed split into independent named streams: ``weights`` (initialisation),
-    ``order`` (the example order of every epoch) and ``dropout`` (its masks).
-
-    ``np.random.SeedSequence(seed).spawn`` gives streams that are statistically independent of
-    each other and the same on every machine, so the weights of seed 3 do not change when the
-    batch size (and so the number of order draws) does.
-    """
-    children = np.random.SeedSequence(seed).spawn(len(STREAMS))
-    return {name: np.random.default_rng(child) for name, child in zip(STREAMS, children, strict=True)}
-
-
 def record(history: History, *, steps: bool = False, **extra: Any) -> dict[str, Any]:
     """What a training keeps of its ``History`` (JSON-able): the curves, the epoch times, the best
     epoch and why it stopped; the loss of every update with ``steps=True``; plus ``extra``."""
