@@ -8,7 +8,9 @@ Every experiment is a short module with the same five parts, read top to bottom:
                                      model scores the test set once, in one visible place
     summarise(results) -> metrics    plain numbers from the saved results (no matplotlib)
     figures(metrics, out)            the PNG figures, from the metrics (and saved arrays)
-    report(metrics) -> values        the values of its Markdown template ``reports/<name>.md``
+    report(metrics) -> values        the sentences and tables of its Markdown template
+                                     ``reports/<name>.md``, which also reads the metrics directly:
+                                     ``${models.cnn.test_accuracy:.4f}`` (see ``fill``)
 
 and ends with ``main = study.main_for(__name__)``. ``main`` here wires them: the command line
 (``--out``, ``--quick``, ``--plot-only``, ``--workers``, ``--scheduler``, checked before any work),
@@ -32,8 +34,8 @@ import json
 import math
 import multiprocessing
 import os
+import re
 import signal
-import string
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -325,15 +327,31 @@ def load_arrays(out: Path, name: str) -> dict[str, np.ndarray]:
 
 
 # ---- the report: a Markdown template filled from the metrics -----------------------------------------
+_PLACEHOLDER = re.compile(r"\$(?:(\$)|([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z0-9_.]+)(?::([^}]*))?\})")
+
+
 def fill(name: str, values: Mapping[str, Any]) -> str:
-    """``reports/<name>.md`` with every ``$placeholder`` replaced; a missing value is an error."""
-    template = string.Template((REPORTS / f"{name}.md").read_text(encoding="utf-8"))
-    try:
-        return template.substitute(values)
-    except KeyError as err:
-        raise KeyError(f"reports/{name}.md: no value for ${err.args[0]}") from None
-    except ValueError as err:
-        raise ValueError(f"reports/{name}.md: {err}") from None
+    """``reports/<name>.md`` with its placeholders filled from ``values``; a missing one is an error.
+
+    ``$word`` is ``values["word"]``; ``${a.b.0}`` follows keys (and list positions) into nested
+    values, e.g. ``${models.cnn.n_parameters}``, and ``${a.b:.4f}`` formats it as ``format()``
+    does; ``$$`` is a dollar sign.
+    """
+    text = (REPORTS / f"{name}.md").read_text(encoding="utf-8")
+
+    def value(match: re.Match) -> str:
+        dollar, word, path, spec = match.groups()
+        if dollar:
+            return "$"
+        found: Any = values
+        for part in (word or path).split("."):
+            try:
+                found = found[int(part)] if isinstance(found, list) else found[part]
+            except (KeyError, IndexError, ValueError, TypeError):
+                raise KeyError(f"reports/{name}.md: no value for {match.group(0)}") from None
+        return format(found, spec or "")
+
+    return _PLACEHOLDER.sub(value, text)
 
 
 def fmt(value: Any, digits: int = 4) -> str:
@@ -433,7 +451,8 @@ def main(experiment: ModuleType, argv: Sequence[str] | None = None) -> dict[str,
             write_json_atomic(out / "metrics.json", metrics)
             log(f"{name}: drawing the figures")
             experiment.figures(metrics, out)
-            write_text_atomic(out / "report.md", fill(name, experiment.report(metrics)))
+            values = {**metrics, **experiment.report(metrics)}  # the template reads both
+            write_text_atomic(out / "report.md", fill(name, values))
     except KeyboardInterrupt:
         sys.stderr.write(
             f"\n{name}: stopped. Finished trainings are kept in {out / 'runs'}: the same command resumes.\n"
