@@ -29,6 +29,7 @@ import argparse
 import contextlib
 import fcntl
 import functools
+import hashlib
 import importlib
 import json
 import math
@@ -47,34 +48,13 @@ from typing import Any
 import numpy as np
 
 from minidl._io import write_json_atomic, write_text_atomic
-from minidl._rng import seed_streams  # one seed per run, split into named streams
+from minidl._rng import seed_streams  # noqa: F401 (for the experiments: one seed, named streams)
 from minidl.data import Standardizer, scale_pixels
-from minidl.datasets import CLASS_NAMES, DatasetError, load_fashion_mnist
+from minidl.datasets import CLASS_NAMES, DatasetError, load_fashion_mnist  # noqa: F401
 from minidl.model import load_npz, save_npz
 from minidl.model_selection import stratified_split, stratified_subsample
-from minidl.sweep import default_workers, process_pool, run_sweep
+from minidl.sweep import SweepConflict, default_workers, process_pool, run_sweep
 from minidl.train import History
-
-__all__ = [
-    "CLASS_NAMES",
-    "Data",
-    "ResultsMissing",
-    "Study",
-    "StudyError",
-    "fill",
-    "fmt",
-    "load_data",
-    "log",
-    "main_for",
-    "md_table",
-    "pm",
-    "positive_float",
-    "positive_int",
-    "nonnegative_int",
-    "record",
-    "seed_streams",
-    "test_set",
-]
 
 _START = time.perf_counter()
 REPORTS = Path(__file__).with_name("reports")
@@ -282,7 +262,13 @@ class Study:
         return self._executor
 
     def train(self, fn: Callable[..., dict], tasks: Mapping[str, Mapping[str, Any]]) -> dict[str, dict]:
-        sweep = run_sweep(fn, tasks, self.out / "runs", executor=self.executor)
+        try:
+            sweep = run_sweep(fn, tasks, self.out / "runs", executor=self.executor)
+        except SweepConflict as err:
+            raise StudyError(
+                f"{self.out} holds the results of other settings ({', '.join(err.conflicts)}); "
+                "they are kept: pass another --out for these settings"
+            ) from None
         if sweep.failures:
             key, text = next(iter(sweep.failures.items()))
             raise StudyError(
@@ -417,10 +403,40 @@ def _remove_stale_temporaries(out: Path) -> None:
             tmp.unlink()
 
 
-def main(experiment: ModuleType, argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """Run ``experiment`` as its command line asks; return its metrics."""
-    name = experiment.NAME
-    p = parser(name, (experiment.__doc__ or name).strip().splitlines()[0])
+def train(experiment: ModuleType, settings: dict, args: argparse.Namespace) -> dict[str, Any]:
+    """The trainings: ``experiment.run`` on a fresh ``Study``, then ``results.json`` in ``args.out``."""
+    _check_data()
+    study = Study(experiment.NAME, args)
+    started = time.perf_counter()
+    try:
+        results = experiment.run(study, settings)
+    except BaseException as err:
+        study.close(cancel=isinstance(err, KeyboardInterrupt))
+        raise
+    study.close()
+    results.update(quick=args.quick, settings=settings, seconds=time.perf_counter() - started)
+    write_json_atomic(Path(args.out) / "results.json", results)
+    return results
+
+
+def draw(experiment: ModuleType, out: Path) -> dict[str, Any]:
+    """From the saved results: ``metrics.json``, the figures and ``report.md``; returns the metrics."""
+    metrics = experiment.summarise(read_results(out))
+    write_json_atomic(out / "metrics.json", metrics)
+    log(f"{experiment.NAME}: drawing the figures")
+    experiment.figures(metrics, out)
+    write_text_atomic(out / "report.md", report_text(experiment, metrics))
+    return metrics
+
+
+def report_text(experiment: ModuleType, metrics: dict[str, Any]) -> str:
+    """The filled report template: it reads the metrics and ``experiment.report``'s sentences."""
+    return fill(experiment.NAME, {**metrics, **experiment.report(metrics)})
+
+
+def arguments(experiment: ModuleType, argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, dict]:
+    """The parsed command line (every value checked) and the settings it asks for."""
+    p = parser(experiment.NAME, (experiment.__doc__ or experiment.NAME).strip().splitlines()[0])
     if hasattr(experiment, "add_arguments"):
         experiment.add_arguments(p)
     args = p.parse_args(argv)
@@ -429,30 +445,27 @@ def main(experiment: ModuleType, argv: Sequence[str] | None = None) -> dict[str,
     settings = dict(experiment.QUICK if args.quick else experiment.FULL)
     if hasattr(experiment, "apply_arguments"):
         settings = experiment.apply_arguments(settings, args)
-    out: Path = args.out
+    return args, settings
+
+
+def notebook_arguments(experiment: ModuleType, settings: dict, quick: bool) -> argparse.Namespace:
+    """The arguments of a run from a notebook: its folder ``runs/<name>/<settings hash>`` is named
+    after the settings, so a changed setting trains anew and the same settings resume."""
+    tag = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
+    out = ["--out", str(Path("runs") / experiment.NAME / tag)]
+    return arguments(experiment, out + (["--quick"] if quick else []))[0]
+
+
+def main(experiment: ModuleType, argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Run ``experiment`` as its command line asks; return its metrics."""
+    args, settings = arguments(experiment, argv)
+    name, out = experiment.NAME, args.out
     try:
         with lock(out):
             _remove_stale_temporaries(out)
             if not args.plot_only:
-                _check_data()
-                study = Study(name, args)
-                started = time.perf_counter()
-                try:
-                    results = experiment.run(study, settings)
-                except BaseException as err:
-                    study.close(cancel=isinstance(err, KeyboardInterrupt))
-                    raise
-                study.close()
-                results["quick"], results["settings"] = args.quick, settings
-                results["seconds"] = time.perf_counter() - started
-                write_json_atomic(out / "results.json", results)
-            results = read_results(out)
-            metrics = experiment.summarise(results)
-            write_json_atomic(out / "metrics.json", metrics)
-            log(f"{name}: drawing the figures")
-            experiment.figures(metrics, out)
-            values = {**metrics, **experiment.report(metrics)}  # the template reads both
-            write_text_atomic(out / "report.md", fill(name, values))
+                train(experiment, settings, args)
+            metrics = draw(experiment, out)
     except KeyboardInterrupt:
         sys.stderr.write(
             f"\n{name}: stopped. Finished trainings are kept in {out / 'runs'}: the same command resumes.\n"
