@@ -38,6 +38,7 @@ import os
 import re
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -103,17 +104,17 @@ def n_jobs(text: str) -> int:
 
 
 def output_folder(text: str) -> Path:
-    """An absolute output folder that exists or can be made, and can be written to."""
+    """An absolute output folder that exists or can be made: tried, since mode bits say yes to root."""
     if not text.strip():
         raise argparse.ArgumentTypeError("the output folder is empty: give a folder name")
     path = Path(text).expanduser().resolve()
-    if path.exists() and not path.is_dir():
-        raise argparse.ArgumentTypeError(f"{path} is a file, not a folder")
-    probe = path
-    while not probe.exists():
-        probe = probe.parent
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise argparse.ArgumentTypeError(f"cannot write into {probe}")
+    probe = next(p for p in (path, *path.parents) if p.exists())  # the folder, or where it would be made
+    if not probe.is_dir():
+        raise argparse.ArgumentTypeError(f"{probe} is a file, not a folder")
+    try:
+        tempfile.TemporaryFile(dir=probe).close()
+    except OSError as err:
+        raise argparse.ArgumentTypeError(f"cannot write into {probe} ({err.strerror})") from None
     return path
 
 
@@ -375,8 +376,7 @@ def lock(out: Path) -> Iterator[None]:
             f.seek(0)
             holder = f.read().strip() or "another process"
             raise StudyError(f"{out} is in use by {holder}: wait for it, or pass another --out") from None
-        f.seek(0)
-        f.truncate()
+        f.truncate(0)  # "a+": the write goes to the end, now the start
         f.write(f"process {os.getpid()} ({' '.join(sys.argv)[:200]})")
         f.flush()
         try:
