@@ -194,7 +194,7 @@ SOBEL = {  # 3x3 edge detectors; as cross-correlation kernels, positive where th
 def edge_filters(W: np.ndarray) -> dict:
     """For each Sobel direction, the learned first-layer filter most like it (or its negative)."""
     F = np.asarray(W, dtype=float)[:, 0].reshape(len(W), -1)
-    F /= np.linalg.norm(F, axis=1, keepdims=True)
+    F /= np.maximum(np.linalg.norm(F, axis=1, keepdims=True), 1e-12)  # a dead (all-zero) filter: cosine 0
     found = {}
     for name, K in SOBEL.items():
         cos = F @ (K.ravel() / np.linalg.norm(K))
