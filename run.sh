@@ -2,6 +2,7 @@
 # One entry point for a fresh Debian/Ubuntu machine. Idempotent: a second run skips what is done.
 #   ./run.sh main   set up, then run the main experiment (softmax-only study)
 #   ./run.sh test   set up, then run the test suite
+#   ./run.sh notebooks  set up (with Jupyter), then open the notebooks in JupyterLab
 #   ./run.sh setup  set up only: Fashion-MNIST from Debian, a .venv with minidl and its dev tools
 # Extra arguments are passed on (e.g. ./run.sh main --quick, ./run.sh test -k gradients).
 # MINIDL_EXTRAS chooses the pip extras to install (default: dev).
@@ -52,5 +53,8 @@ case "$cmd" in
   setup) setup ;;
   main) setup; exec .venv/bin/python -m experiments.softmax_only "$@" ;;
   test) setup; exec .venv/bin/python -m pytest "$@" ;;
-  *) echo "usage: ./run.sh main|test|setup [args...]" >&2; exit 2 ;;
+  notebooks)
+    case ",${MINIDL_EXTRAS:-dev}," in *,notebooks,*) ;; *) export MINIDL_EXTRAS="${MINIDL_EXTRAS:-dev},notebooks" ;; esac
+    setup; exec .venv/bin/jupyter lab --notebook-dir=notebooks "$@" ;;
+  *) echo "usage: ./run.sh main|test|notebooks|setup [args...]" >&2; exit 2 ;;
 esac

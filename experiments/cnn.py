@@ -33,7 +33,6 @@ from minidl.train import predict
 NAME = "cnn"
 FIGURES = ("curves", "confusion", "per_class", "filters", "feature_maps")
 MODELS = ("mlp", "cnn")
-LABELS = {"mlp": "MLP", "cnn": "CNN"}
 FULL = {
     "n_train": None,  # all 50000 training images of the split (then all 60000 for the refit)
     "n_val": None,  # all 10000 validation images
@@ -195,7 +194,7 @@ SOBEL = {  # 3x3 edge detectors; as cross-correlation kernels, positive where th
 def edge_filters(W: np.ndarray) -> dict:
     """For each Sobel direction, the learned first-layer filter most like it (or its negative)."""
     F = np.asarray(W, dtype=float)[:, 0].reshape(len(W), -1)
-    F /= np.linalg.norm(F, axis=1, keepdims=True)
+    F /= np.maximum(np.linalg.norm(F, axis=1, keepdims=True), 1e-12)  # a dead (all-zero) filter: cosine 0
     found = {}
     for name, K in SOBEL.items():
         cos = F @ (K.ravel() / np.linalg.norm(K))
@@ -258,12 +257,12 @@ def figures(M: dict, out) -> None:
             for key, style, split in ((metric, "--", "train"), (f"val_{metric}", "-", "validation")):
                 mean, std, _ = plots.mean_std(runs, key)
                 x = np.arange(1, len(mean))
-                label = f"{LABELS[m]} {split}" + (f" (mean ± std, {n} seeds)" if n > 1 else " (1 seed)")
+                label = f"{m.upper()} {split}" + (f" (mean ± std, {n} seeds)" if n > 1 else " (1 seed)")
                 ax.plot(x, mean[1:], style, color=f"C{i}", lw=2, label=label)
                 ax.fill_between(x, (mean - std)[1:], (mean + std)[1:], color=f"C{i}", alpha=0.25, lw=0)
             best = M["models"][m]["best_epoch"][M["models"][m]["chosen_seed"]]
             at = (best, runs[M["models"][m]["chosen_seed"]][f"val_{metric}"][best])
-            ax.plot(*at, "*", color=f"C{i}", ms=14, mec="black", label=f"{LABELS[m]}: refit epochs ({best})")
+            ax.plot(*at, "*", color=f"C{i}", ms=14, mec="black", label=f"{m.upper()}: refit epochs ({best})")
         ax.set(
             xlabel="epoch", ylabel=metric, title=f"{metric.capitalize()} on the training and validation sets"
         )
@@ -278,7 +277,7 @@ def figures(M: dict, out) -> None:
     axes = fig.subplots(1, 3)
     cms = {m: np.asarray(M["confusion_matrix"][m]) for m in MODELS}
     for ax, m in zip(axes, MODELS, strict=False):
-        title = f"{LABELS[m]} (refit), test accuracy {M['models'][m]['test_accuracy']:.4f}"
+        title = f"{m.upper()} (refit), test accuracy {M['models'][m]['test_accuracy']:.4f}"
         plots.confusion_matrix_plot(cms[m], names, normalize="true", ax=ax, title=title)
     fractions = {m: cms[m] / np.maximum(cms[m].sum(axis=1, keepdims=True), 1) for m in MODELS}
     title = "CNN minus MLP (diagonal red = CNN better,\noff-diagonal blue = CNN confuses less)"
@@ -286,9 +285,10 @@ def figures(M: dict, out) -> None:
     fig.suptitle("Test-set confusion matrices, row-normalised (diagonal = recall)")
     plots.save_figure(fig, out / "confusion.png")
 
-    recall = {f"{LABELS[m]} (refit)": M["recall"][m] for m in MODELS}
-    plots.bar_compare(list(names), recall, ylabel="fraction of the class classified correctly",
-                      title="Per-class test accuracy (recall), MLP vs CNN", path=out / "per_class.png")  # fmt: skip
+    recall = {f"{m.upper()} (refit)": M["recall"][m] for m in MODELS}
+    title = "Per-class test accuracy (recall), MLP vs CNN"
+    ylabel = "fraction of the class classified correctly"
+    plots.bar_compare(list(names), recall, ylabel=ylabel, title=title, path=out / "per_class.png")
 
     weights = study.load_arrays(out, "final_cnn")
     W = weights["0.W"]
@@ -304,8 +304,8 @@ def figures(M: dict, out) -> None:
     maps = np.maximum(conv.forward(x.reshape(1, 1, 28, 28).astype(np.float32))[0], 0)
     title = "What the first layer sees: the 32 feature maps of one image (one colour scale)"
     source = f"input: test image {EXAMPLE}\n({names[M['example_label']]})"
-    plots.feature_maps(weights["example"], maps, path=out / "feature_maps.png", label="filter", input_title=source,
-                       title=title)  # fmt: skip
+    path = out / "feature_maps.png"
+    plots.feature_maps(weights["example"], maps, path=path, label="filter", input_title=source, title=title)
 
 
 # ---- the report: reports/cnn.md, and the sentences that depend on the results -------------------------
@@ -338,16 +338,18 @@ def seed_spread(M: dict) -> str:
     mlp = M["models"]["mlp"]
     if mlp["seeds"] < 2:
         return ""
-    std, gap = mlp["val_accuracy"]["std"], abs(M["models"]["cnn"]["test_accuracy"] - mlp["test_accuracy"])
-    verdict = "so a gap of this size is not a lucky seed" if gap > 3 * std else "as large as the gap itself"
-    return f" From seed to seed the MLP's validation accuracy varies by ±{std:.4f} ({mlp['seeds']} seeds), {verdict}."
+    std = mlp["val_accuracy"]["std"]
+    gap = abs(M["models"]["cnn"]["test_accuracy"] - mlp["test_accuracy"])
+    verdict = "so a gap of this size is not a lucky seed" if gap > 3 * std else "about as large as the gap"
+    spread = f"±{std:.4f} ({mlp['seeds']} seeds)"
+    return f" From seed to seed the MLP's validation accuracy varies by {spread}, {verdict}."
 
 
 def generalisation(M: dict) -> str:
-    gap = {m: M["models"][m]["accuracy"]["chosen"] - M["models"][m]["val_accuracy"]["chosen"] for m in MODELS}
+    gap = {m: mm["accuracy"]["chosen"] - mm["val_accuracy"]["chosen"] for m, mm in M["models"].items()}
     text = (
-        f"At the best epoch, training accuracy is {gap['mlp'] * 100:.1f} points above validation accuracy for "
-        f"the MLP and {gap['cnn'] * 100:.1f} points for the CNN."
+        f"At the best epoch, training accuracy is {gap['mlp'] * 100:.1f} points above validation accuracy "
+        f"for the MLP and {gap['cnn'] * 100:.1f} points for the CNN."
     )
     if M["models"]["cnn"]["val_accuracy"]["chosen"] <= M["models"]["mlp"]["val_accuracy"]["chosen"]:
         return text
@@ -370,7 +372,7 @@ def budget(M: dict) -> str:
         hit = sum(b == s["max_epochs"] for b in mm["best_epoch"])
         if hit:
             parts.append(
-                f"The {LABELS[m]} had its best validation loss at the {s['max_epochs']}-epoch limit in "
+                f"The {m.upper()} had its best validation loss at the {s['max_epochs']}-epoch limit in "
                 f"{hit} of {mm['seeds']} runs: more epochs might still help it a little."
             )
     return " ".join(parts) or "Every run had its best validation loss before the epoch limit."
@@ -379,8 +381,9 @@ def budget(M: dict) -> str:
 def edges(M: dict) -> str:
     h, v = M["edge_filters"]["horizontal"], M["edge_filters"]["vertical"]
     return (
-        f"Against the classic Sobel edge detectors, filter {h['filter']} is the closest to a horizontal-edge "
-        f"detector (cosine {h['cosine']:.2f}: bright {h['bright']}, dark {h['dark']}), filter {v['filter']} to "
+        f"Against the classic Sobel edge detectors, filter {h['filter']} is the closest to a "
+        f"horizontal-edge detector (cosine {h['cosine']:.2f}: bright {h['bright']}, dark {h['dark']}), "
+        f"filter {v['filter']} to "
         f"a vertical one (cosine {v['cosine']:.2f}: bright {v['bright']}, dark {v['dark']})."
     )
 
@@ -393,6 +396,7 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} minutes"
 
 
+PER_SEED = ("epochs_run", "best_epoch")
 SCORE_HEADERS = "model|train loss|train accuracy|val. loss|val. accuracy|test accuracy (refit)"
 COST_HEADERS = "model|parameters|epochs run (per seed)|best epoch (per seed)|refit epochs|epoch s (wall)|"
 COST_HEADERS += "epoch s (CPU)|CPU s in all"
@@ -402,12 +406,16 @@ def report(M: dict) -> dict:
     mlp, cnn = M["models"]["mlp"], M["models"]["cnn"]
     names = study.CLASS_NAMES
     keys = ("loss", "accuracy", "val_loss", "val_accuracy")
-    rows = [[f"{LABELS[m]}, mean ± std over {mm['seeds']} seeds", *(pm(mm[k]) for k in keys), "-"]
-            for m, mm in M["models"].items() if mm["seeds"] > 1]  # fmt: skip
-    rows += [[f"{LABELS[m]}, seed {mm['chosen_seed']} (lowest validation loss) -> refit",
-              *(mm[k]["chosen"] for k in keys), mm["test_accuracy"]] for m, mm in M["models"].items()]  # fmt: skip
+    rows = []
+    for m, mm in M["models"].items():
+        if mm["seeds"] > 1:
+            rows.append(
+                [f"{m.upper()}, mean ± std over {mm['seeds']} seeds", *(pm(mm[k]) for k in keys), "-"]
+            )
+        best = f"{m.upper()}, seed {mm['chosen_seed']} (lowest validation loss) -> refit"
+        rows.append([best, *(mm[k]["chosen"] for k in keys), mm["test_accuracy"]])
     score_table = study.md_table(SCORE_HEADERS.split("|"), rows)
-    cost_rows = [[LABELS[m], f"{mm['n_parameters']:,}", *(", ".join(map(str, mm[k])) for k in ("epochs_run", "best_epoch")),
+    cost_rows = [[m.upper(), f"{mm['n_parameters']:,}", *(", ".join(map(str, mm[k])) for k in PER_SEED),
                   *(mm[k] for k in ("refit_epochs", "epoch_wall", "epoch_cpu", "cpu_seconds"))]
                  for m, mm in M["models"].items()]  # fmt: skip
     cost_table = study.md_table(COST_HEADERS.split("|"), cost_rows, digits=1)
@@ -416,15 +424,17 @@ def report(M: dict) -> dict:
     gains = sorted(range(10), key=lambda k: M["recall"]["cnn"][k] - M["recall"]["mlp"][k], reverse=True)
     worst = min(range(10), key=lambda k: M["recall"]["cnn"][k])
     init = mlp["initial_loss"] + cnn["initial_loss"]
+    recall, confused = M["recall"], M["most_confused"]
     return {
         "quick_note": QUICK_NOTE if M["quick"] else "", "answer": answer(M), "significance": significance(M),
-        "seed_spread": seed_spread(M), "generalisation": generalisation(M), "budget": budget(M), "edges": edges(M),
-        "init_range": f"{min(init):.3f}-{max(init):.3f}", "cost_ratio": f"{cnn['epoch_cpu'] / mlp['epoch_cpu']:.0f}",
+        "seed_spread": seed_spread(M), "generalisation": generalisation(M), "budget": budget(M),
+        "edges": edges(M), "init_range": f"{min(init):.3f}-{max(init):.3f}",
+        "cost_ratio": f"{cnn['epoch_cpu'] / mlp['epoch_cpu']:.0f}", "score_table": score_table,
         "class_table": study.md_table(["class", "train", "validation", "test"], class_rows),
-        "n_train": sum(counts[0]), "n_val": sum(counts[1]), "score_table": score_table, "cost_table": cost_table,
-        "gains": ", ".join(f"{names[k]} {M['recall']['mlp'][k]:.3f} -> {M['recall']['cnn'][k]:.3f}" for k in gains[:3]),
-        "worst": names[worst], "worst_recall": f"{M['recall']['cnn'][worst]:.3f}",
-        "confused": "\n".join(f"- true **{t}** predicted as **{p}**: {n} times" for t, p, n in M["most_confused"]),
+        "n_train": sum(counts[0]), "n_val": sum(counts[1]), "cost_table": cost_table,
+        "gains": ", ".join(f"{names[k]} {recall['mlp'][k]:.3f} -> {recall['cnn'][k]:.3f}" for k in gains[:3]),
+        "worst": names[worst], "worst_recall": f"{recall['cnn'][worst]:.3f}",
+        "confused": "\n".join(f"- true **{t}** predicted as **{p}**: {n} times" for t, p, n in confused),
         "black": -M["normalisation"]["mean"] / M["normalisation"]["std"], "duration": _duration(M["seconds"]),
         "cpu": _duration(mlp["cpu_seconds"] + cnn["cpu_seconds"]),
         "command": "python -m experiments.cnn" + (" --quick" if M["quick"] else ""),

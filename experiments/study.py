@@ -118,28 +118,21 @@ def output_folder(text: str) -> Path:
     return path
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Show an option's default only when it has a real one not already named in its help."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default in (None, False, argparse.SUPPRESS) or "default" in (action.help or ""):
-            return action.help
-        return super()._get_help_string(action)
-
-
 def parser(name: str, description: str) -> argparse.ArgumentParser:
     """The options every experiment has."""
-    p = argparse.ArgumentParser(
-        prog=f"python -m experiments.{name}", description=description, formatter_class=_HelpFormatter
+    p = argparse.ArgumentParser(prog=f"python -m experiments.{name}", description=description)
+    p.add_argument(
+        "--out", type=output_folder, default=Path("runs") / name, help=f"output folder (default: runs/{name})"
     )
-    p.add_argument("--out", type=output_folder, default=Path("runs") / name, help="output folder")
     p.add_argument("--quick", action="store_true", help="a reduced smoke run that takes seconds")
     p.add_argument("--plot-only", action="store_true", help="redraw figures and report from saved results")
     p.add_argument(
         "--workers", type=n_jobs, default=None, help="training processes; -1 or default: all cores"
     )
     p.add_argument("--scheduler", metavar="ADDRESS", help="run the trainings on this Dask scheduler")
-    p.add_argument("--data-seed", type=nonnegative_int, default=0, help="seed of the train/validation split")
+    p.add_argument(
+        "--data-seed", type=nonnegative_int, default=0, help="seed of the train/validation split (default: 0)"
+    )
     return p
 
 
@@ -215,17 +208,11 @@ def test_set(data: Data) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def record(history: History, *, steps: bool = False, **extra: Any) -> dict[str, Any]:
     """What a training keeps of its ``History`` (JSON-able): the curves, the epoch times, the best
     epoch and why it stopped; the loss of every update with ``steps=True``; plus ``extra``."""
-    rec = {
-        "history": history.history,
-        "epoch_time": history.epoch_time,
-        "steps_per_epoch": history.params.get("steps_per_epoch"),
-        "best_epoch": history.best_epoch if history.best_epoch is not None else len(history.epoch) - 1,
-        "stop_reason": history.stop_reason,
-        "diverged": history.diverged,
-    }
-    if steps:
-        rec["step_loss"] = list(history.step_loss)
-    return {**rec, **extra}
+    best = len(history.epoch) - 1 if history.best_epoch is None else history.best_epoch
+    rec = {"history": history.history, "epoch_time": history.epoch_time, "stop_reason": history.stop_reason,
+           "steps_per_epoch": history.params.get("steps_per_epoch"), "diverged": history.diverged,
+           "best_epoch": best}  # fmt: skip
+    return {**rec, **({"step_loss": list(history.step_loss)} if steps else {}), **extra}
 
 
 # ---- many trainings -----------------------------------------------------------------------------------
@@ -405,7 +392,10 @@ def _remove_stale_temporaries(out: Path) -> None:
 
 def train(experiment: ModuleType, settings: dict, args: argparse.Namespace) -> dict[str, Any]:
     """The trainings: ``experiment.run`` on a fresh ``Study``, then ``results.json`` in ``args.out``."""
-    _check_data()
+    try:  # here, so a missing data set is one clear message, not one failure per worker
+        load_fashion_mnist()
+    except DatasetError as err:
+        raise StudyError(str(err)) from None
     study = Study(experiment.NAME, args)
     started = time.perf_counter()
     try:
@@ -477,14 +467,6 @@ def main(experiment: ModuleType, argv: Sequence[str] | None = None) -> dict[str,
     if "test_accuracy" in metrics:
         print(f"{name}: test accuracy {metrics['test_accuracy']:.4f}")
     return metrics
-
-
-def _check_data() -> None:
-    """Load Fashion-MNIST once here, so a missing data set is one clear message, not one per worker."""
-    try:
-        load_fashion_mnist()
-    except DatasetError as err:
-        raise StudyError(str(err)) from None
 
 
 def main_for(module_name: str) -> Callable[[Sequence[str] | None], dict[str, Any]]:
