@@ -29,7 +29,7 @@ from minidl.sweep import default_workers
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}  # subprocesses import this checkout
-CHECK_DATA = study._check_data  # the real check, for the data tests (the fixture turns it off)
+LOAD_DATA = study.load_fashion_mnist  # the real loader, for the data tests (the fixture turns it off)
 
 FAKE = textwrap.dedent(
     '''
@@ -100,7 +100,7 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
     (tmp_path / "reports" / "fake.md").write_text(TEMPLATE, encoding="utf-8")
     monkeypatch.setattr(study, "REPORTS", tmp_path / "reports")
     monkeypatch.setattr(study, "process_pool", thread_pool)
-    monkeypatch.setattr(study, "_check_data", lambda: None)
+    monkeypatch.setattr(study, "load_fashion_mnist", lambda: None)  # the data check before the trainings
     (tmp_path / "cwd").mkdir()
     monkeypatch.chdir(tmp_path / "cwd")
     return module
@@ -381,7 +381,7 @@ def unreachable_url():
 def test_a_missing_data_folder_is_one_message_and_nothing_is_downloaded(
     fake, tmp_path, monkeypatch, capsys, isolated_data_env, unreachable_url
 ):
-    monkeypatch.setattr(study, "_check_data", CHECK_DATA)
+    monkeypatch.setattr(study, "load_fashion_mnist", LOAD_DATA)
     (tmp_path / "no-data").mkdir()
     monkeypatch.setenv("MINIDL_DATA", str(tmp_path / "no-data"))
     monkeypatch.setenv("MINIDL_DATA_URL", unreachable_url)  # were a download tried, it would fail here
@@ -400,7 +400,7 @@ def test_a_missing_data_folder_is_one_message_and_nothing_is_downloaded(
 def test_no_data_anywhere_is_one_failed_download_not_one_per_worker(
     fake, tmp_path, monkeypatch, capsys, isolated_data_env, unreachable_url
 ):
-    monkeypatch.setattr(study, "_check_data", CHECK_DATA)
+    monkeypatch.setattr(study, "load_fashion_mnist", LOAD_DATA)
     monkeypatch.setattr(fashion_mnist, "DEBIAN_DIR", tmp_path / "no-debian-copy")
     monkeypatch.setenv("MINIDL_DATA_URL", unreachable_url)
     code, _ = run(fake, "--out", str(tmp_path / "out"), "--workers", "2")
