@@ -33,7 +33,7 @@ from minidl.datasets import cache_dir, load_fashion_mnist
 from minidl.train import History
 
 
-def setup(seed: int = 0) -> tuple[Sequential, np.ndarray, np.ndarray]:
+def report_setting(seed: int = 0) -> tuple[Sequential, np.ndarray, np.ndarray]:
     """The setting of the report: 50 examples, 20 features, 3 classes, one Dense layer."""
     X = np.random.default_rng(seed).random((50, 20)).astype("f4")
     return Sequential([Dense(20, 3, rng=0)]), X, np.arange(50) % 3
@@ -55,7 +55,7 @@ def train(model, X, y, **kwargs):
 
 
 def test_optimizer_holding_another_models_parameters_is_refused():
-    m, X, y = setup()
+    m, X, y = report_setting()
     before = m.state_dict()
     other = Sequential([Dense(20, 3, rng=1)])
     message = r"optimizer does not hold this model's parameters: create it with SGD\(model\.parameters\(\)"
@@ -75,7 +75,7 @@ def test_optimizer_holding_another_models_parameters_is_refused():
 
 
 def test_cross_entropy_given_logits_points_to_softmax_cross_entropy():
-    m, X, y = setup()
+    m, X, y = report_setting()
     before = m.state_dict()
     message = r"but row 0 (sums to|has the entry) .*use SoftmaxCrossEntropy"
     with pytest.raises(ValueError, match=message) as err:
@@ -109,7 +109,7 @@ def text_with_nan(X):
 )
 @pytest.mark.parametrize("call", ["fit", "evaluate", "predict"])
 def test_inputs_that_are_not_real_numbers_are_refused(make, message, call):
-    m, X, y = setup()
+    m, X, y = report_setting()
     before = m.state_dict()
     with pytest.raises(TypeError, match=message):
         if call == "fit":
@@ -123,7 +123,7 @@ def test_inputs_that_are_not_real_numbers_are_refused(make, message, call):
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.int64])
 def test_raw_pixels_ask_for_scale_pixels(dtype):
-    m, X, y = setup()
+    m, X, y = report_setting()
     pixels = (X * 255).round().astype(dtype)
     with pytest.raises(ValueError, match=r"look like raw pixels.*Scale your pixels .* minidl\.scale_pixels"):
         evaluate(m, pixels, y, SoftmaxCrossEntropy())
@@ -146,7 +146,7 @@ def test_raw_pixels_ask_for_scale_pixels(dtype):
             r"ModelCheckpoint: mode='min' contradicts monitor 'val_accuracy', whose name says higher",
         ),
         (
-            lambda: ReduceLROnPlateau(SGD(setup()[0].parameters()), "loss", mode="max"),
+            lambda: ReduceLROnPlateau(SGD(report_setting()[0].parameters()), "loss", mode="max"),
             r"ReduceLROnPlateau: mode='max' contradicts monitor 'loss'",
         ),
     ],
@@ -183,7 +183,7 @@ def test_damaged_npy_cache_is_rebuilt_from_the_checked_file(fashion_mnist_dir: P
 
 
 def test_unwritable_checkpoint_folder_fails_before_training(tmp_path):
-    m, X, y = setup()
+    m, X, y = report_setting()
     before = m.state_dict()
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the checkpoint folder should be")
@@ -224,7 +224,7 @@ class FlakyLoss(SoftmaxCrossEntropy):
 
 
 def test_failed_fit_keeps_its_history_in_model_history():
-    m, X, y = setup()
+    m, X, y = report_setting()
     with pytest.raises(RuntimeError, match="disk full") as err:
         train(m, X, y, epochs=5, callbacks=[FailAt(2)])
     history = m.history
@@ -236,7 +236,7 @@ def test_failed_fit_keeps_its_history_in_model_history():
     assert all(layer.training for layer in m.layers)  # its mode is restored
 
     # A loss failing mid-epoch: calls 1 (epoch 0 score), 2-5 (epoch 1, batch size 16), 6 (score).
-    m, X, y = setup()
+    m, X, y = report_setting()
     m.eval()
     with pytest.raises(FloatingPointError):
         train(m, X, y, epochs=3, batch_size=16, loss=FlakyLoss(8))
@@ -248,11 +248,11 @@ def test_failed_fit_keeps_its_history_in_model_history():
 
 # ---- argument messages ----------------------------------------------------------------------
 
-MODEL_X_Y = setup()
+MODEL_X_Y = report_setting()
 
 
 def call_fit(**kwargs):
-    m, X, y = setup()
+    m, X, y = report_setting()
     return train(m, X, y, **kwargs)
 
 
@@ -331,8 +331,8 @@ def test_bad_argument_names_itself_and_what_it_accepts(case):
 
 
 def test_lists_are_converted_like_arrays():
-    m_list, X, y = setup()
-    m_array, _, _ = setup()
+    m_list, X, y = report_setting()
+    m_array, _, _ = report_setting()
     from_list = train(m_list, X.tolist(), y.tolist(), validation_data=(X.tolist(), y.tolist()))
     from_array = train(m_array, X, y, validation_data=(X, y))
     assert from_list.history == from_array.history
