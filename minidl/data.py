@@ -73,7 +73,8 @@ def one_hot(y: np.ndarray, n_classes: int, dtype=np.float32) -> np.ndarray:
 
 def scale_pixels(images: np.ndarray, dtype=np.float32) -> np.ndarray:
     """uint8 images ``(N, H, W)`` to float rows ``(N, H*W)`` in [0, 1]."""
-    return (images.reshape(len(images), -1) / np.asarray(255, dtype=dtype)).astype(dtype, copy=False)
+    rows = images.reshape(len(images), int(np.prod(images.shape[1:])))  # (N, H*W), also for N = 0
+    return (rows / np.asarray(255, dtype=dtype)).astype(dtype, copy=False)
 
 
 class Standardizer:

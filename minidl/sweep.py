@@ -46,8 +46,9 @@ Keys and files
     "seconds", "result"}``; the result you get back is always the JSON round trip of what ``fn``
     returned (tuples become lists), the same whether it was just computed or loaded. Files are
     written atomically (a temporary file in the same folder, flushed, fsynced, renamed over the
-    target), so a stop never leaves half a file behind. ``fn`` may save more of its own (final
-    weights, say) under a folder passed in the task.
+    target), so a stop never leaves half a file behind. Arrays (final weights, predictions) go
+    in the result's ``"arrays"`` entry, a dict of NumPy arrays: they come back to this process
+    and are written as ``<key>.npz`` beside the JSON, and a resumed run gets them back the same.
 
 Failures
     An exception in one run does not stop the others. Its traceback goes to
@@ -65,6 +66,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import multiprocessing.context
 import os
@@ -80,10 +82,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
-from minidl._io import to_json, write_json_atomic
+import numpy as np
+
+from minidl._io import atomic_write, to_json, write_json_atomic
+from minidl.model import load_npz
 
 __all__ = [
     "BLAS_THREAD_VARS",
+    "SweepConflict",
     "SweepError",
     "SweepResult",
     "default_workers",
@@ -109,6 +115,23 @@ _KEY_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=+,-]{0,199}")
 
 class SweepError(RuntimeError):
     """Raised by ``SweepResult.raise_if_failed`` when some runs failed."""
+
+
+class SweepConflict(ValueError):
+    """``out_dir`` already holds results saved under the same keys for different tasks.
+
+    Raised by ``run_sweep`` before anything runs. ``conflicts`` maps each key to the pair
+    ``(saved task, current task)``; the fix is new keys or another ``out_dir``.
+    """
+
+    def __init__(self, out_dir: Path, conflicts: dict[str, tuple[Any, Any]]) -> None:
+        self.out_dir, self.conflicts = out_dir, conflicts
+        lines = [f"  {key}: saved {saved!r}, now {now!r}" for key, (saved, now) in conflicts.items()]
+        super().__init__(
+            f"{out_dir} already holds results for these keys, from different tasks:\n"
+            + "\n".join(lines)
+            + "\nuse new keys or another out_dir"
+        )
 
 
 @dataclass
@@ -201,10 +224,13 @@ def _roundtrip(value: Any) -> Any:
 
 
 def _load_record(path: Path) -> dict | None:
-    """A finished run's record, or None if the file is absent or unreadable (then it reruns)."""
+    """A finished run's record, or None if the file is absent or unreadable (then it reruns).
+    A run that returned arrays gets them back from ``<key>.npz`` under ``result["arrays"]``."""
     try:
         with open(path, encoding="utf-8") as f:
             record = json.load(f)
+        if isinstance(record, dict) and record.get("arrays"):
+            record["result"]["arrays"] = load_npz(path.with_suffix(".npz"))
     except (OSError, ValueError):
         return None
     if not isinstance(record, dict) or "result" not in record:
@@ -212,18 +238,27 @@ def _load_record(path: Path) -> dict | None:
     return record
 
 
-def _run_one(fn: Callable[..., Any], task: dict[str, Any]) -> tuple[bool, str, float]:
-    """Run one task where the executor puts it; returns ``(ok, json_text or traceback, seconds)``.
+def _run_one(fn: Callable[..., Any], task: dict[str, Any]) -> tuple[bool, str, float, bytes | None]:
+    """Run one task where the executor puts it; returns ``(ok, json_text or traceback, seconds,
+    arrays)``, where ``arrays`` is the ``.npz`` bytes of the result's ``"arrays"`` entry (or None).
 
     Catching the exception here keeps the worker's own traceback text; checking JSON here
-    names the run whose result cannot be saved.
+    names the run whose result cannot be saved. Arrays travel back as bytes, so the process
+    that submitted the task writes every file and workers need no access to ``out_dir``.
     """
     start = time.perf_counter()
     try:
-        text = to_json(fn(**task))
+        result = fn(**task)
+        blob = None
+        if isinstance(result, dict) and "arrays" in result:
+            result = dict(result)
+            buffer = io.BytesIO()
+            np.savez(buffer, **result.pop("arrays"))
+            blob = buffer.getvalue()
+        text = to_json(result)
     except Exception:
-        return False, traceback.format_exc(), time.perf_counter() - start
-    return True, text, time.perf_counter() - start
+        return False, traceback.format_exc(), time.perf_counter() - start, None
+    return True, text, time.perf_counter() - start, blob
 
 
 def default_workers() -> int:
@@ -372,7 +407,8 @@ def run_sweep(
 
     Returns a ``SweepResult``; a failing run is recorded, never raised: call
     ``raise_if_failed()`` when every run must succeed. A ``<key>.json`` in ``out_dir`` whose
-    task differs from the current task of that key is an error (change the key, or the folder).
+    task differs from the current task of that key is a ``SweepConflict`` (a ``ValueError``),
+    raised before anything runs: change the key, or the folder.
     """
     if max_workers is not None and max_workers < 1:
         raise ValueError(f"max_workers must be at least 1, got {max_workers}")
@@ -398,23 +434,19 @@ def run_sweep(
     seconds: dict[str, float] = {}
     failures: dict[str, str] = {}
     resumed: list[str] = []
-    conflicts = []
+    conflicts: dict[str, tuple[Any, Any]] = {}
     for key, task in keyed.items():
         record = _load_record(out / f"{key}.json")
         if record is None:
             continue
         if record.get("task") != _roundtrip(task):
-            conflicts.append(f"  {key}: saved {record.get('task')!r}, now {task!r}")
+            conflicts[key] = (record.get("task"), task)
             continue
         results[key] = record["result"]
         seconds[key] = record.get("seconds")
         resumed.append(key)
     if conflicts:
-        raise ValueError(
-            f"{out} already holds results for these keys, from different tasks:\n"
-            + "\n".join(conflicts)
-            + "\nuse new keys or another out_dir"
-        )
+        raise SweepConflict(out, conflicts)
     pending = [key for key in keyed if key not in results]
 
     n_workers = min(max_workers or default_workers(), len(pending))
@@ -427,13 +459,19 @@ def run_sweep(
     bar = _Progress(len(keyed), len(resumed), progress)
     bar.message(f"sweep: {len(keyed)} runs in {out}, {len(resumed)} resumed, {len(pending)} to run ({where})")
 
-    def record(key: str, ok: bool, payload: str, took: float | None) -> None:
+    def record(key: str, ok: bool, payload: str, took: float | None, arrays: bytes | None = None) -> None:
         error_path = out / f"{key}.error.json"
         if ok:
             results[key] = json.loads(payload)
             seconds[key] = took
             entry = {"key": key, "task": keyed[key], "seconds": took, "result": results[key]}
+            if arrays is not None:  # the arrays first: the .json marks the run as finished
+                with atomic_write(out / f"{key}.npz") as f:
+                    f.write(arrays)
+                entry["arrays"] = f"{key}.npz"
             write_json_atomic(out / f"{key}.json", entry)
+            if arrays is not None:
+                results[key]["arrays"] = load_npz(out / f"{key}.npz")
             with contextlib.suppress(FileNotFoundError):
                 error_path.unlink()
         else:
@@ -479,7 +517,7 @@ def _collect(
     fn: Callable[..., Any],
     keyed: dict[str, dict],
     pending: list[str],
-    record: Callable[[str, bool, str, float | None], None],
+    record: Callable[[str, bool, str, float | None, bytes | None], None],
 ) -> None:
     """Submit every pending task, then record each as it finishes (in completion order)."""
     futures: dict[Future, str] = {}
@@ -488,10 +526,10 @@ def _collect(
             futures[executor.submit(_run_one, fn, keyed[key])] = key
         for future in as_completed(futures):
             try:
-                ok, payload, took = future.result()
+                ok, payload, took, arrays = future.result()
             except Exception as exc:  # the worker died, or fn could not be sent or run there
-                ok, payload, took = False, "".join(traceback.format_exception(exc)), None
-            record(futures[future], ok, payload, took)
+                ok, payload, took, arrays = False, "".join(traceback.format_exception(exc)), None, None
+            record(futures[future], ok, payload, took, arrays)
     finally:
         for future in futures:
             future.cancel()
