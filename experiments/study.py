@@ -8,16 +8,19 @@ Every experiment is a short module with the same five parts, read top to bottom:
                                      model scores the test set once, in one visible place
     summarise(results) -> metrics    plain numbers from the saved results (no matplotlib)
     figures(metrics, out)            the PNG figures, from the metrics (and saved arrays)
-    report(metrics) -> values        the values of its Markdown template ``reports/<name>.md``
+    report(metrics) -> values        the sentences and tables of its Markdown template
+                                     ``reports/<name>.md``, which also reads the metrics directly:
+                                     ``${models.cnn.test_accuracy:.4f}`` (see ``fill``)
 
 and ends with ``main = study.main_for(__name__)``. ``main`` here wires them: the command line
 (``--out``, ``--quick``, ``--plot-only``, ``--workers``, ``--scheduler``, checked before any work),
 a lock on the output folder, run -> ``results.json``, summarise -> ``metrics.json``, figures, and
 ``report.md``. ``--plot-only`` redraws figures, metrics and report from the saved results.
 
-The rule for randomness: one integer seed per training, split by ``seed_streams`` into independent
-named streams (weights, order, dropout), so changing one (say, the example order) leaves the
-others as they were.
+The rule for randomness: one integer seed per training, split by ``seed_streams`` (from
+``minidl._rng``) into independent named streams, ``weights`` (initialisation), ``order`` (the
+example order of every epoch) and ``dropout`` (its masks), so changing one leaves the others as
+they were.
 """
 
 from __future__ import annotations
@@ -26,14 +29,16 @@ import argparse
 import contextlib
 import fcntl
 import functools
+import hashlib
 import importlib
 import json
 import math
 import multiprocessing
 import os
+import re
 import signal
-import string
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -44,33 +49,13 @@ from typing import Any
 import numpy as np
 
 from minidl._io import write_json_atomic, write_text_atomic
+from minidl._rng import seed_streams  # noqa: F401 (for the experiments: one seed, named streams)
 from minidl.data import Standardizer, scale_pixels
-from minidl.datasets import CLASS_NAMES, DatasetError, load_fashion_mnist
+from minidl.datasets import CLASS_NAMES, DatasetError, load_fashion_mnist  # noqa: F401
 from minidl.model import load_npz, save_npz
 from minidl.model_selection import stratified_split, stratified_subsample
-from minidl.sweep import default_workers, process_pool, run_sweep
+from minidl.sweep import SweepConflict, default_workers, process_pool, run_sweep
 from minidl.train import History
-
-__all__ = [
-    "CLASS_NAMES",
-    "Data",
-    "ResultsMissing",
-    "Study",
-    "StudyError",
-    "fill",
-    "fmt",
-    "load_data",
-    "log",
-    "main_for",
-    "md_table",
-    "pm",
-    "positive_float",
-    "positive_int",
-    "nonnegative_int",
-    "record",
-    "seed_streams",
-    "test_set",
-]
 
 _START = time.perf_counter()
 REPORTS = Path(__file__).with_name("reports")
@@ -119,42 +104,35 @@ def n_jobs(text: str) -> int:
 
 
 def output_folder(text: str) -> Path:
-    """An absolute output folder that exists or can be made, and can be written to."""
+    """An absolute output folder that exists or can be made: tried, since mode bits say yes to root."""
     if not text.strip():
         raise argparse.ArgumentTypeError("the output folder is empty: give a folder name")
     path = Path(text).expanduser().resolve()
-    if path.exists() and not path.is_dir():
-        raise argparse.ArgumentTypeError(f"{path} is a file, not a folder")
-    probe = path
-    while not probe.exists():
-        probe = probe.parent
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise argparse.ArgumentTypeError(f"cannot write into {probe}")
+    probe = next(p for p in (path, *path.parents) if p.exists())  # the folder, or where it would be made
+    if not probe.is_dir():
+        raise argparse.ArgumentTypeError(f"{probe} is a file, not a folder")
+    try:
+        tempfile.TemporaryFile(dir=probe).close()
+    except OSError as err:
+        raise argparse.ArgumentTypeError(f"cannot write into {probe} ({err.strerror})") from None
     return path
-
-
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Show an option's default only when it has a real one not already named in its help."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default in (None, False, argparse.SUPPRESS) or "default" in (action.help or ""):
-            return action.help
-        return super()._get_help_string(action)
 
 
 def parser(name: str, description: str) -> argparse.ArgumentParser:
     """The options every experiment has."""
-    p = argparse.ArgumentParser(
-        prog=f"python -m experiments.{name}", description=description, formatter_class=_HelpFormatter
+    p = argparse.ArgumentParser(prog=f"python -m experiments.{name}", description=description)
+    p.add_argument(
+        "--out", type=output_folder, default=Path("runs") / name, help=f"output folder (default: runs/{name})"
     )
-    p.add_argument("--out", type=output_folder, default=Path("runs") / name, help="output folder")
     p.add_argument("--quick", action="store_true", help="a reduced smoke run that takes seconds")
     p.add_argument("--plot-only", action="store_true", help="redraw figures and report from saved results")
     p.add_argument(
         "--workers", type=n_jobs, default=None, help="training processes; -1 or default: all cores"
     )
     p.add_argument("--scheduler", metavar="ADDRESS", help="run the trainings on this Dask scheduler")
-    p.add_argument("--data-seed", type=nonnegative_int, default=0, help="seed of the train/validation split")
+    p.add_argument(
+        "--data-seed", type=nonnegative_int, default=0, help="seed of the train/validation split (default: 0)"
+    )
     return p
 
 
@@ -228,35 +206,14 @@ def test_set(data: Data) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 # ---- seeding and run records -------------------------------------------------------------------------
-STREAMS = ("weights", "order", "dropout")
-
-
-def seed_streams(seed: int) -> dict[str, np.random.Generator]:
-    """One training's seed split into independent named streams: ``weights`` (initialisation),
-    ``order`` (the example order of every epoch) and ``dropout`` (its masks).
-
-    ``np.random.SeedSequence(seed).spawn`` gives streams that are statistically independent of
-    each other and the same on every machine, so the weights of seed 3 do not change when the
-    batch size (and so the number of order draws) does.
-    """
-    children = np.random.SeedSequence(seed).spawn(len(STREAMS))
-    return {name: np.random.default_rng(child) for name, child in zip(STREAMS, children, strict=True)}
-
-
 def record(history: History, *, steps: bool = False, **extra: Any) -> dict[str, Any]:
     """What a training keeps of its ``History`` (JSON-able): the curves, the epoch times, the best
     epoch and why it stopped; the loss of every update with ``steps=True``; plus ``extra``."""
-    rec = {
-        "history": history.history,
-        "epoch_time": history.epoch_time,
-        "steps_per_epoch": history.params.get("steps_per_epoch"),
-        "best_epoch": history.best_epoch if history.best_epoch is not None else len(history.epoch) - 1,
-        "stop_reason": history.stop_reason,
-        "diverged": history.diverged,
-    }
-    if steps:
-        rec["step_loss"] = list(history.step_loss)
-    return {**rec, **extra}
+    best = len(history.epoch) - 1 if history.best_epoch is None else history.best_epoch
+    rec = {"history": history.history, "epoch_time": history.epoch_time, "stop_reason": history.stop_reason,
+           "steps_per_epoch": history.params.get("steps_per_epoch"), "diverged": history.diverged,
+           "best_epoch": best}  # fmt: skip
+    return {**rec, **({"step_loss": list(history.step_loss)} if steps else {}), **extra}
 
 
 # ---- many trainings -----------------------------------------------------------------------------------
@@ -294,7 +251,13 @@ class Study:
         return self._executor
 
     def train(self, fn: Callable[..., dict], tasks: Mapping[str, Mapping[str, Any]]) -> dict[str, dict]:
-        sweep = run_sweep(fn, tasks, self.out / "runs", executor=self.executor)
+        try:
+            sweep = run_sweep(fn, tasks, self.out / "runs", executor=self.executor)
+        except SweepConflict as err:
+            raise StudyError(
+                f"{self.out} holds the results of other settings ({', '.join(err.conflicts)}); "
+                "they are kept: pass another --out for these settings"
+            ) from None
         if sweep.failures:
             key, text = next(iter(sweep.failures.items()))
             raise StudyError(
@@ -319,14 +282,14 @@ class Study:
         self._executor = self._client = None
 
 
-def connect(address: str) -> Any:
-    """A client of the Dask scheduler at ``address``, or a one-line error within seconds."""
+def connect(address: str, timeout: float = 5.0) -> Any:
+    """A client of the Dask scheduler at ``address``, or a one-line error after ``timeout`` seconds."""
     try:
         from dask.distributed import Client
     except ImportError:
         raise StudyError("--scheduler needs dask: pip install 'minidl[cluster]'") from None
     try:
-        return Client(address, timeout="5s")
+        return Client(address, timeout=f"{timeout}s")
     except (OSError, TimeoutError) as err:
         raise StudyError(f"cannot reach the Dask scheduler at {address}: {err}") from None
 
@@ -339,15 +302,31 @@ def load_arrays(out: Path, name: str) -> dict[str, np.ndarray]:
 
 
 # ---- the report: a Markdown template filled from the metrics -----------------------------------------
+_PLACEHOLDER = re.compile(r"\$(?:(\$)|([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z0-9_.]+)(?::([^}]*))?\})")
+
+
 def fill(name: str, values: Mapping[str, Any]) -> str:
-    """``reports/<name>.md`` with every ``$placeholder`` replaced; a missing value is an error."""
-    template = string.Template((REPORTS / f"{name}.md").read_text(encoding="utf-8"))
-    try:
-        return template.substitute(values)
-    except KeyError as err:
-        raise KeyError(f"reports/{name}.md: no value for ${err.args[0]}") from None
-    except ValueError as err:
-        raise ValueError(f"reports/{name}.md: {err}") from None
+    """``reports/<name>.md`` with its placeholders filled from ``values``; a missing one is an error.
+
+    ``$word`` is ``values["word"]``; ``${a.b.0}`` follows keys (and list positions) into nested
+    values, e.g. ``${models.cnn.n_parameters}``, and ``${a.b:.4f}`` formats it as ``format()``
+    does; ``$$`` is a dollar sign.
+    """
+    text = (REPORTS / f"{name}.md").read_text(encoding="utf-8")
+
+    def value(match: re.Match) -> str:
+        dollar, word, path, spec = match.groups()
+        if dollar:
+            return "$"
+        found: Any = values
+        for part in (word or path).split("."):
+            try:
+                found = found[int(part)] if isinstance(found, list) else found[part]
+            except (KeyError, IndexError, ValueError, TypeError):
+                raise KeyError(f"reports/{name}.md: no value for {match.group(0)}") from None
+        return format(found, spec or "")
+
+    return _PLACEHOLDER.sub(value, text)
 
 
 def fmt(value: Any, digits: int = 4) -> str:
@@ -385,8 +364,7 @@ def lock(out: Path) -> Iterator[None]:
             f.seek(0)
             holder = f.read().strip() or "another process"
             raise StudyError(f"{out} is in use by {holder}: wait for it, or pass another --out") from None
-        f.seek(0)
-        f.truncate()
+        f.truncate(0)  # "a+": the write goes to the end, now the start
         f.write(f"process {os.getpid()} ({' '.join(sys.argv)[:200]})")
         f.flush()
         try:
@@ -413,10 +391,43 @@ def _remove_stale_temporaries(out: Path) -> None:
             tmp.unlink()
 
 
-def main(experiment: ModuleType, argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """Run ``experiment`` as its command line asks; return its metrics."""
-    name = experiment.NAME
-    p = parser(name, (experiment.__doc__ or name).strip().splitlines()[0])
+def train(experiment: ModuleType, settings: dict, args: argparse.Namespace) -> dict[str, Any]:
+    """The trainings: ``experiment.run`` on a fresh ``Study``, then ``results.json`` in ``args.out``."""
+    try:  # here, so a missing data set is one clear message, not one failure per worker
+        load_fashion_mnist()
+    except DatasetError as err:
+        raise StudyError(str(err)) from None
+    study = Study(experiment.NAME, args)
+    started = time.perf_counter()
+    try:
+        results = experiment.run(study, settings)
+    except BaseException as err:
+        study.close(cancel=isinstance(err, KeyboardInterrupt))
+        raise
+    study.close()
+    results.update(quick=args.quick, settings=settings, seconds=time.perf_counter() - started)
+    write_json_atomic(Path(args.out) / "results.json", results)
+    return results
+
+
+def draw(experiment: ModuleType, out: Path) -> dict[str, Any]:
+    """From the saved results: ``metrics.json``, the figures and ``report.md``; returns the metrics."""
+    metrics = experiment.summarise(read_results(out))
+    write_json_atomic(out / "metrics.json", metrics)
+    log(f"{experiment.NAME}: drawing the figures")
+    experiment.figures(metrics, out)
+    write_text_atomic(out / "report.md", report_text(experiment, metrics))
+    return metrics
+
+
+def report_text(experiment: ModuleType, metrics: dict[str, Any]) -> str:
+    """The filled report template: it reads the metrics and ``experiment.report``'s sentences."""
+    return fill(experiment.NAME, {**metrics, **experiment.report(metrics)})
+
+
+def arguments(experiment: ModuleType, argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, dict]:
+    """The parsed command line (every value checked) and the settings it asks for."""
+    p = parser(experiment.NAME, (experiment.__doc__ or experiment.NAME).strip().splitlines()[0])
     if hasattr(experiment, "add_arguments"):
         experiment.add_arguments(p)
     args = p.parse_args(argv)
@@ -425,29 +436,27 @@ def main(experiment: ModuleType, argv: Sequence[str] | None = None) -> dict[str,
     settings = dict(experiment.QUICK if args.quick else experiment.FULL)
     if hasattr(experiment, "apply_arguments"):
         settings = experiment.apply_arguments(settings, args)
-    out: Path = args.out
+    return args, settings
+
+
+def notebook_arguments(experiment: ModuleType, settings: dict, quick: bool) -> argparse.Namespace:
+    """The arguments of a run from a notebook: its folder ``runs/<name>/<settings hash>`` is named
+    after the settings, so a changed setting trains anew and the same settings resume."""
+    tag = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
+    out = ["--out", str(Path("runs") / experiment.NAME / tag)]
+    return arguments(experiment, out + (["--quick"] if quick else []))[0]
+
+
+def main(experiment: ModuleType, argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Run ``experiment`` as its command line asks; return its metrics."""
+    args, settings = arguments(experiment, argv)
+    name, out = experiment.NAME, args.out
     try:
         with lock(out):
             _remove_stale_temporaries(out)
             if not args.plot_only:
-                _check_data()
-                study = Study(name, args)
-                started = time.perf_counter()
-                try:
-                    results = experiment.run(study, settings)
-                except BaseException as err:
-                    study.close(cancel=isinstance(err, KeyboardInterrupt))
-                    raise
-                study.close()
-                results["quick"], results["settings"] = args.quick, settings
-                results["seconds"] = time.perf_counter() - started
-                write_json_atomic(out / "results.json", results)
-            results = read_results(out)
-            metrics = experiment.summarise(results)
-            write_json_atomic(out / "metrics.json", metrics)
-            log(f"{name}: drawing the figures")
-            experiment.figures(metrics, out)
-            write_text_atomic(out / "report.md", fill(name, experiment.report(metrics)))
+                train(experiment, settings, args)
+            metrics = draw(experiment, out)
     except KeyboardInterrupt:
         sys.stderr.write(
             f"\n{name}: stopped. Finished trainings are kept in {out / 'runs'}: the same command resumes.\n"
@@ -459,14 +468,6 @@ def main(experiment: ModuleType, argv: Sequence[str] | None = None) -> dict[str,
     if "test_accuracy" in metrics:
         print(f"{name}: test accuracy {metrics['test_accuracy']:.4f}")
     return metrics
-
-
-def _check_data() -> None:
-    """Load Fashion-MNIST once here, so a missing data set is one clear message, not one per worker."""
-    try:
-        load_fashion_mnist()
-    except DatasetError as err:
-        raise StudyError(str(err)) from None
 
 
 def main_for(module_name: str) -> Callable[[Sequence[str] | None], dict[str, Any]]:

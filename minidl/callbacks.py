@@ -22,6 +22,7 @@ import math
 import os
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -97,13 +98,31 @@ def infer_mode(monitor: str) -> str:
 
     >>> infer_mode("val_loss"), infer_mode("val_accuracy")
     ('min', 'max')
+
+    A name starting with ``neg_`` (scikit-learn's negated scores, ``neg_log_loss``) is not guessed.
     """
     name = monitor.lower()
-    if name.endswith(_LOWER_IS_BETTER):
+    negated = name.removeprefix("val_").startswith("neg_")  # a negated loss goes up, despite its suffix
+    if name.endswith(_LOWER_IS_BETTER) and not negated:
         return "min"
-    if name.endswith(_HIGHER_IS_BETTER):
+    if name.endswith(_HIGHER_IS_BETTER) and not negated:
         return "max"
     raise ValueError(f"cannot tell whether {monitor!r} should go down or up: pass mode='min' or mode='max'")
+
+
+def _check_mode_fits_name(owner: str, monitor: str, mode: str) -> None:
+    """An explicit ``mode`` must agree with a name that says which way is better (``val_loss`` with
+    ``mode="max"`` would keep the worst epoch); a name that says nothing takes any mode."""
+    try:
+        implied = infer_mode(monitor)
+    except ValueError:
+        return
+    if mode != implied:
+        better = "lower" if implied == "min" else "higher"
+        raise ValueError(
+            f"{owner}: mode={mode!r} contradicts monitor {monitor!r}, whose name says {better} is "
+            f"better (mode={implied!r}); leave mode=None to follow the name"
+        )
 
 
 class MonitorCallback(Callback):
@@ -120,6 +139,8 @@ class MonitorCallback(Callback):
             mode = infer_mode(monitor)
         elif mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min', 'max' or None (inferred from the name), got {mode!r}")
+        else:
+            _check_mode_fits_name(type(self).__name__, monitor, mode)
         self.monitor, self.mode, self.min_delta = monitor, mode, abs(min_delta)
 
     def is_improvement(self, current: float, reference: float | None) -> bool:
@@ -285,7 +306,22 @@ class ModelCheckpoint(MonitorCallback):
     def on_train_begin(self, logs: dict) -> None:
         self.best, self.best_epoch, self.last_saved = self.initial_value_threshold, None, None
         self.monitored_value(logs)  # fail now, not after hours of training, on an unknown name
-        self.filename(0, logs)
+        self._check_writable(self.filename(0, logs))
+
+    def _check_writable(self, path: str) -> None:
+        """Fail before training if the checkpoint's folder cannot be written: create and remove a
+        temporary file in it, or in its nearest existing parent (missing folders are made at save)."""
+        folder = os.path.dirname(os.path.abspath(path))
+        while not os.path.exists(folder):
+            folder = os.path.dirname(folder)
+        try:
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as err:
+            raise OSError(
+                f"ModelCheckpoint cannot write {self.path!r}: {folder!r} is not a writable folder "
+                f"({err.strerror or err}); choose a path in a folder you can write to"
+            ) from err
 
     def on_epoch_end(self, epoch: int, logs: dict) -> None:
         current = self.monitored_value(logs)

@@ -73,7 +73,8 @@ def one_hot(y: np.ndarray, n_classes: int, dtype=np.float32) -> np.ndarray:
 
 def scale_pixels(images: np.ndarray, dtype=np.float32) -> np.ndarray:
     """uint8 images ``(N, H, W)`` to float rows ``(N, H*W)`` in [0, 1]."""
-    return (images.reshape(len(images), -1) / np.asarray(255, dtype=dtype)).astype(dtype, copy=False)
+    rows = images.reshape(len(images), int(np.prod(images.shape[1:])))  # (N, H*W), also for N = 0
+    return (rows / np.asarray(255, dtype=dtype)).astype(dtype, copy=False)
 
 
 class Standardizer:
@@ -109,13 +110,52 @@ class Standardizer:
         return self.fit(X).transform(X)
 
 
-def check_inputs(X: np.ndarray, y: np.ndarray | None = None, *, name: str = "X") -> None:
-    """Reject what would silently poison training: empty data, NaN/inf, mismatched lengths."""
-    X = np.asarray(X)
+def check_inputs(
+    X: np.ndarray, y: np.ndarray | None = None, *, name: str = "X"
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Reject what would silently poison training: empty data, NaN/inf, mismatched lengths, text,
+    complex numbers, raw 0..255 pixels. Returns ``(X, y)`` as arrays (a list is converted, as
+    scikit-learn does)."""
+    X = _as_array(X, name)
+    _check_numbers(X, name)
     if X.ndim < 1 or len(X) == 0:
         raise ValueError(f"{name} is empty (shape {X.shape})")
     if np.issubdtype(X.dtype, np.floating) and not np.isfinite(X).all():
         bad = np.argwhere(~np.isfinite(X))[0]
         raise ValueError(f"{name} contains NaN or inf (first at index {tuple(bad.tolist())})")
-    if y is not None and len(y) != len(X):
+    if np.issubdtype(X.dtype, np.integer) and X.min() >= 0 and 1 < X.max() <= 255:
+        raise ValueError(
+            f"{name} holds the integers {X.min()}..{X.max()} ({X.dtype}), which look like raw pixels; the "
+            "model computes in floats and expects inputs of order 1. Scale your pixels to [0, 1] with "
+            f"minidl.scale_pixels({name}) (flat rows) or {name}.astype(np.float32) / 255 (same shape); "
+            f"if these are not pixels, convert with {name}.astype(np.float32)"
+        )
+    if y is None:
+        return X, None
+    y = _as_array(y, name.replace("X", "y"))
+    if len(y) != len(X):
         raise ValueError(f"{name} has {len(X)} examples but its labels have {len(y)}")
+    return X, y
+
+
+def _as_array(X, name: str) -> np.ndarray:
+    try:
+        return np.asarray(X)
+    except ValueError as err:  # ragged nested lists
+        raise ValueError(f"{name} cannot be made into a NumPy array ({err})") from err
+
+
+def _check_numbers(X: np.ndarray, name: str) -> None:
+    """Real numbers (or bools) only: text and objects would be parsed or compared silently, and
+    casting complex numbers to float drops their imaginary part."""
+    if np.issubdtype(X.dtype, np.complexfloating):
+        raise TypeError(
+            f"{name} has dtype {X.dtype}: complex numbers are not supported; pass the real part "
+            f"({name}.real) or the magnitude (np.abs({name})) if that is what you mean"
+        )
+    if not (np.issubdtype(X.dtype, np.number) or X.dtype == np.bool_):
+        kind = {"U": "text", "S": "bytes", "O": "Python objects"}.get(X.dtype.kind, "not numbers")
+        raise TypeError(
+            f"{name} must hold real numbers, got dtype {X.dtype} ({kind}); convert it with "
+            f"{name}.astype(np.float32), which also reports any entry that is not a number"
+        )

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from minidl import init as initializers
+from minidl._checks import check_count
 from minidl._rng import RngLike, as_generator
 from minidl.parameter import Parameter
 
@@ -90,6 +91,8 @@ class Dense(Layer):
         rng: RngLike = None,
         dtype=np.float32,
     ) -> None:
+        check_count(n_in, "Dense: n_in", "a positive integer (the number of input features)")
+        check_count(n_out, "Dense: n_out", "a positive integer (the number of outputs)")
         rng = as_generator(rng)
         self.n_in, self.n_out = n_in, n_out
         self.W = Parameter(initializers.get(init)((n_in, n_out), rng, dtype), "W")

@@ -95,6 +95,27 @@ class SoftmaxCrossEntropy(Loss):
         return dZ
 
 
+def check_probabilities(P: np.ndarray) -> None:
+    """Refuse rows of ``P (N, K)`` that are not probability distributions: an entry below 0 or a row
+    sum away from 1. Logits there would give a meaningless loss that can even go negative.
+
+    The tolerance on each sum follows the dtype: ``sqrt(eps)``, about 3e-4 in float32, but at least
+    1e-5, so the 1e-6 nudges of a numerical gradient check pass in float64.
+    """
+    dtype = P.dtype if np.issubdtype(P.dtype, np.floating) else np.float64
+    tol = max(float(np.sqrt(np.finfo(dtype).eps)), 1e-5)
+    sums = P.sum(axis=1)
+    bad_sum, negative = np.abs(sums - 1) > tol, (P < -tol).any(axis=1)
+    if bad_sum.any() or negative.any():
+        row = int(np.argmax(bad_sum | negative))
+        what = f"has the entry {P[row].min():.4g}" if negative[row] else f"sums to {sums[row]:.4g}"
+        raise ValueError(
+            "CrossEntropy expects probabilities (each row >= 0 and summing to 1, like a Softmax "
+            f"layer's output), but row {row} {what}. For logits (raw scores such as a Dense layer's "
+            "output) use SoftmaxCrossEntropy, which applies the softmax itself."
+        )
+
+
 class CrossEntropy(Loss):
     """Cross-entropy on **probabilities** ``P (N, K)`` (e.g. the output of a ``Softmax`` layer).
 
@@ -110,6 +131,7 @@ class CrossEntropy(Loss):
         if P.ndim != 2:
             raise ValueError(f"CrossEntropy expects probabilities of shape (N, K), got {P.shape}")
         y = check_labels(y, P.shape[0], P.shape[1])
+        check_probabilities(P)
         picked = np.maximum(P[np.arange(P.shape[0]), y], self.eps)
         self._cache = (P.shape, P.dtype, y, picked)
         return float(-np.mean(np.log(picked)))  # (1)

@@ -7,10 +7,12 @@ never on the layers, so the same model can be trained by different optimisers.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable
 
 import numpy as np
 
+from minidl._checks import describe
 from minidl.parameter import Parameter
 
 
@@ -21,6 +23,8 @@ class Optimizer:
         self.params = list(params)
         if not self.params:
             raise ValueError("optimizer got an empty parameter list")
+        if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
+            raise TypeError(f"lr must be a positive number such as 0.1, got {describe(lr)}")
         if not lr > 0:
             raise ValueError(f"learning rate must be positive, got {lr}")
         self.lr = lr

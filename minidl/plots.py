@@ -703,3 +703,55 @@ def new_figure(width: float, height: float) -> Figure:
 def save_figure(fig: Figure, path: PathLike) -> None:
     """Save ``fig`` as a PNG atomically (temporary file in the same folder, then rename)."""
     _save(fig, path)
+
+
+def difference_matrix(diff: Any, class_names: Sequence[str], *, ax: Axes, title: str | None = None) -> Figure:
+    """The difference of two row-normalised confusion matrices (B minus A), on a symmetric
+    diverging scale: on the diagonal red means B recalls the class more often; off the diagonal
+    blue means B makes that confusion less often. Cells that round to 0.00 stay blank."""
+    diff = _check_cm(diff, class_names).astype(float)
+    K, vmax = len(class_names), max(0.01, float(np.abs(diff).max()))
+    im = ax.imshow(diff, cmap=DIVERGING_CMAP, vmin=-vmax, vmax=vmax, interpolation="nearest")
+    for i in range(K):
+        for j in range(K):
+            if round(diff[i, j], 2) != 0:
+                color = "white" if abs(diff[i, j]) > 0.6 * vmax else "black"
+                ax.text(j, i, f"{diff[i, j]:+.2f}", ha="center", va="center", fontsize=8, color=color)
+    ax.set_xticks(range(K), labels=class_names, rotation=45, ha="right", rotation_mode="anchor")
+    ax.set_yticks(range(K), labels=class_names)
+    ax.set(xlabel="predicted", ylabel="true", title=title or "difference of row-normalised matrices")
+    ax.figure.colorbar(im, ax=ax, shrink=0.8).set_label("difference of fractions of the true class")
+    return ax.figure
+
+
+def feature_maps(
+    image: Any,
+    maps: Any,
+    *,
+    path: PathLike | None = None,
+    input_title: str = "input",
+    label: str = "map",
+    title: str | None = None,
+) -> Figure:
+    """One input image (left) and the feature maps a layer makes of it (right, ``maps`` of shape
+    ``(C, H, W)``, eight per row), all maps on one colour scale so their strengths compare."""
+    maps = np.asarray(maps)
+    fig = _new_figure(16, 2.0 + 1.8 * int(np.ceil(len(maps) / 8)))
+    left, right = fig.subfigures(1, 2, width_ratios=[1, 4.2])
+    ax = left.add_subplot()
+    ax.imshow(image, cmap="gray", interpolation="nearest")
+    ax.set(xticks=[], yticks=[], title=input_title)
+    axes = right.subplots(int(np.ceil(len(maps) / 8)), 8, squeeze=False)
+    vmax = float(maps.max()) or 1.0
+    for k, ax in enumerate(axes.ravel()):
+        ax.set(xticks=[], yticks=[])
+        if k < len(maps):
+            im = ax.imshow(maps[k], cmap="magma", vmin=0, vmax=vmax, interpolation="nearest")
+            ax.set_title(f"{label} {k + 1}", fontsize=9)
+        else:
+            ax.set_axis_off()
+    right.colorbar(im, ax=axes, shrink=0.8).set_label("activation")
+    if title:
+        fig.suptitle(title)
+    _save(fig, path)
+    return fig

@@ -89,6 +89,7 @@ from minidl.model import load_npz
 
 __all__ = [
     "BLAS_THREAD_VARS",
+    "SweepConflict",
     "SweepError",
     "SweepResult",
     "default_workers",
@@ -114,6 +115,23 @@ _KEY_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=+,-]{0,199}")
 
 class SweepError(RuntimeError):
     """Raised by ``SweepResult.raise_if_failed`` when some runs failed."""
+
+
+class SweepConflict(ValueError):
+    """``out_dir`` already holds results saved under the same keys for different tasks.
+
+    Raised by ``run_sweep`` before anything runs. ``conflicts`` maps each key to the pair
+    ``(saved task, current task)``; the fix is new keys or another ``out_dir``.
+    """
+
+    def __init__(self, out_dir: Path, conflicts: dict[str, tuple[Any, Any]]) -> None:
+        self.out_dir, self.conflicts = out_dir, conflicts
+        lines = [f"  {key}: saved {saved!r}, now {now!r}" for key, (saved, now) in conflicts.items()]
+        super().__init__(
+            f"{out_dir} already holds results for these keys, from different tasks:\n"
+            + "\n".join(lines)
+            + "\nuse new keys or another out_dir"
+        )
 
 
 @dataclass
@@ -389,7 +407,8 @@ def run_sweep(
 
     Returns a ``SweepResult``; a failing run is recorded, never raised: call
     ``raise_if_failed()`` when every run must succeed. A ``<key>.json`` in ``out_dir`` whose
-    task differs from the current task of that key is an error (change the key, or the folder).
+    task differs from the current task of that key is a ``SweepConflict`` (a ``ValueError``),
+    raised before anything runs: change the key, or the folder.
     """
     if max_workers is not None and max_workers < 1:
         raise ValueError(f"max_workers must be at least 1, got {max_workers}")
@@ -415,23 +434,19 @@ def run_sweep(
     seconds: dict[str, float] = {}
     failures: dict[str, str] = {}
     resumed: list[str] = []
-    conflicts = []
+    conflicts: dict[str, tuple[Any, Any]] = {}
     for key, task in keyed.items():
         record = _load_record(out / f"{key}.json")
         if record is None:
             continue
         if record.get("task") != _roundtrip(task):
-            conflicts.append(f"  {key}: saved {record.get('task')!r}, now {task!r}")
+            conflicts[key] = (record.get("task"), task)
             continue
         results[key] = record["result"]
         seconds[key] = record.get("seconds")
         resumed.append(key)
     if conflicts:
-        raise ValueError(
-            f"{out} already holds results for these keys, from different tasks:\n"
-            + "\n".join(conflicts)
-            + "\nuse new keys or another out_dir"
-        )
+        raise SweepConflict(out, conflicts)
     pending = [key for key in keyed if key not in results]
 
     n_workers = min(max_workers or default_workers(), len(pending))

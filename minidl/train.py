@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from minidl._checks import check_count, describe, is_whole_number
 from minidl._io import to_json
 from minidl._rng import RngLike, as_generator
 from minidl.callbacks import Callback, ProgressBar, TerminateOnNaN, default_verbosity
@@ -26,6 +27,55 @@ from minidl.model import Sequential
 from minidl.optim import Optimizer
 
 EVAL_BATCH_SIZE = 256  # rows scored per forward pass: small enough for a CNN's activations to stay in cache
+
+
+def _check_loss(loss: Loss) -> None:
+    if isinstance(loss, Loss):
+        return
+    names = [cls.__name__ for cls in Loss.__subclasses__() if cls.__module__ == Loss.__module__]
+    by_key = {name.lower(): name for name in names}
+    key = loss.replace("_", "").lower() if isinstance(loss, str) else None  # "mse" -> MSE
+    hint = ""
+    if isinstance(loss, type) and issubclass(loss, Loss):
+        hint = f"; write loss={loss.__name__}()"
+    elif key in by_key:
+        hint = f"; write loss=minidl.losses.{by_key[key]}()"
+    raise TypeError(
+        f"loss must be a minidl.losses.Loss instance ({', '.join(n + '()' for n in names)}), "
+        f"got {describe(loss)}{hint}"
+    )
+
+
+def _check_optimizer(optimizer: Optimizer, model: Sequential) -> None:
+    """An Optimizer that updates this model: every parameter it holds must be one of the model's
+    (a subset is allowed: the others stay frozen)."""
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(
+            "optimizer must be a minidl.optim Optimizer built on this model, such as "
+            f"SGD(model.parameters(), lr=0.1), got {describe(optimizer)}"
+        )
+    own = {id(p) for p in model.parameters()}
+    n, foreign = len(optimizer.params), sum(id(p) not in own for p in optimizer.params)
+    if foreign:
+        which = "" if foreign == n else f" ({foreign} of its {n} are not)"
+        raise ValueError(
+            f"optimizer does not hold this model's parameters{which}: create it with "
+            f"{type(optimizer).__name__}(model.parameters(), ...) from the model you train"
+        )
+
+
+def _check_callbacks(callbacks: Sequence[Callback]) -> list[Callback]:
+    if callbacks is None:
+        return []  # Keras's default
+    if isinstance(callbacks, Callback) or not isinstance(callbacks, (list, tuple)):
+        raise TypeError(f"callbacks must be a list of Callback instances, got {describe(callbacks)}")
+    for i, cb in enumerate(callbacks):
+        if not isinstance(cb, Callback):
+            hint = f"; write {cb.__name__}(...)" if isinstance(cb, type) and issubclass(cb, Callback) else ""
+            raise TypeError(
+                f"callbacks[{i}] is {describe(cb)}, not a Callback instance (such as EarlyStopping()){hint}"
+            )
+    return list(callbacks)
 
 
 class History:
@@ -105,7 +155,8 @@ def predict(
     With ``labels=True`` returns class labels instead: the arg-max of ``(N, K)`` outputs, or
     ``output > 0`` for a single logit per example (a sigmoid's 0.5 threshold on logits).
     """
-    check_inputs(X)
+    X, _ = check_inputs(X)
+    check_count(batch_size, "batch_size", "a positive integer (rows per forward pass)")
     out = _outputs(model, X, batch_size)
     return output_labels(out) if labels else out
 
@@ -133,7 +184,9 @@ def evaluate(
 ) -> dict[str, float]:
     """``{"loss": ..., "accuracy": ...}`` on the whole set, in eval mode (accuracy only for
     integer class labels)."""
-    check_inputs(X, y)
+    X, y = check_inputs(X, y)
+    _check_loss(loss)
+    check_count(batch_size, "batch_size", "a positive integer (rows per forward pass)")
     return _scores(model, X, y, loss, batch_size)
 
 
@@ -195,14 +248,24 @@ def fit(
     wrap the call in ``callbacks.sigterm_as_interrupt()`` to treat SIGTERM the same way.
     ``eval_batch_size`` is how many rows are scored per forward pass when the metrics are
     measured after each epoch (it changes memory use and speed, the scores only by float rounding).
+    The History is also ``model.history`` from the start (as in Keras): if a loss or a callback
+    raises during an epoch, it still holds the epochs completed, and ``stop_reason`` names the error.
     """
-    check_inputs(X, y)
+    X, y = check_inputs(X, y)
     if validation_data is not None:
         if len(validation_data) != 2:
             raise ValueError("validation_data must be a pair (X_val, y_val)")
-        check_inputs(*validation_data, name="X_val")
+        validation_data = check_inputs(*validation_data, name="X_val")
+    _check_loss(loss)
+    _check_optimizer(optimizer, model)
+    callbacks = _check_callbacks(callbacks)
+    if not is_whole_number(epochs):
+        raise ValueError(
+            f"epochs must be a whole number >= 0 (0 only measures the model), got {describe(epochs)}"
+        )
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0, got {epochs}")
+    check_count(eval_batch_size, "eval_batch_size", "a positive integer (rows per forward pass)")
     if batch_size is not None and (
         isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1
     ):
@@ -217,6 +280,7 @@ def fit(
     history = History(
         {"epochs": epochs, "batch_size": batch_size, "n_train": len(X), "steps_per_epoch": steps}
     )
+    model.history = history  # reachable even if fit raises (Keras's model.history)
 
     callbacks = list(callbacks)
     if not any(isinstance(cb, TerminateOnNaN) for cb in callbacks):
@@ -273,6 +337,13 @@ def fit(
             f"interrupted by {str(err) or 'user'} (KeyboardInterrupt) during epoch {epoch}", epoch=epoch
         )
         interrupted = err
+    except Exception as err:
+        # A loss or callback failed: record it and keep the history so far readable in model.history.
+        history.stop(f"failed during epoch {epoch}: {type(err).__name__}: {err}", epoch=epoch)
+        for layer, mode in zip(model.layers, was_training, strict=True):
+            layer.train(mode)
+        err.add_note("fit: the history up to this error is in model.history")
+        raise
 
     for layer, mode in zip(model.layers, was_training, strict=True):
         layer.train(mode)

@@ -146,11 +146,11 @@ def test_accuracy_is_maximised():
     assert (cb.stopped_epoch, cb.best_epoch, cb.best) == (3, 2, 0.7)
 
 
-def test_explicit_mode_overrides_the_name():
+def test_explicit_mode_is_followed():
     scores = [1.0, 2.0, 1.5]
-    inferred, explicit = EarlyStopping(patience=1), EarlyStopping(mode="max", patience=1)
+    inferred, explicit = EarlyStopping(patience=1), EarlyStopping("val_score", mode="max", patience=1)
     run_script(inferred, scores)
-    run_script(explicit, scores)
+    run_script(explicit, scores, monitor="val_score")
     assert (inferred.stopped_epoch, inferred.best_epoch) == (2, 1)
     assert (explicit.stopped_epoch, explicit.best_epoch) == (3, 2)
 

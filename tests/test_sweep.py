@@ -19,6 +19,7 @@ import pytest
 
 from minidl.sweep import (
     BLAS_THREAD_VARS,
+    SweepConflict,
     SweepError,
     process_pool,
     run_sweep,
@@ -184,8 +185,9 @@ def test_existing_result_files_are_loaded_not_rerun(tmp_path):
 
 def test_a_changed_task_under_an_existing_key_is_an_error(tmp_path):
     run_sweep(compute, {"a": {"seed": 1}}, tmp_path, executor="serial", progress=False)
-    with pytest.raises(ValueError, match=r"different tasks:\n  a: saved \{'seed': 1\}"):
+    with pytest.raises(SweepConflict, match=r"different tasks:\n  a: saved \{'seed': 1\}") as info:
         run_sweep(compute, {"a": {"seed": 2}}, tmp_path, executor="serial", progress=False)
+    assert isinstance(info.value, ValueError) and info.value.conflicts == {"a": ({"seed": 1}, {"seed": 2})}
 
 
 def test_failures_are_recorded_without_losing_other_runs(tmp_path, capsys):

@@ -27,7 +27,9 @@ fetched again, once.
 Fast copy: the first load decodes each file and saves the array as ``.npy`` in the user
 cache, named after the checked SHA-256. Later loads read those four ``.npy`` files, which
 takes a fraction of a second, as long as each is newer than the file it came from (the
-rule ``make`` uses; a file edited or replaced since is checked again).
+rule ``make`` uses; a file edited or replaced since is checked again) and its bytes still
+have the CRC-32 written beside it (``<copy>.npy.crc32``) when it was made; a copy that fails
+is ignored, and rebuilt from the checked file.
 """
 
 from __future__ import annotations
@@ -228,11 +230,25 @@ def _load_saved(saved: Path, source: Path, name: str) -> np.ndarray | None:
         if saved.stat().st_mtime_ns < source.stat().st_mtime_ns:
             return None  # the file changed after the copy was made: check it again
         array = np.load(saved, allow_pickle=False)
+        written = _checksum_path(saved).read_text().strip()
     except (OSError, ValueError, EOFError):
         return None  # no copy yet, or a damaged one: it will be rebuilt
     if array.dtype != np.uint8 or array.shape != SHAPES[name]:
         return None
+    if _checksum(array) != written:
+        return None  # changed since it was made (a disk error, an overwritten file): rebuild it
     return array
+
+
+def _checksum_path(saved: Path) -> Path:
+    return saved.with_name(saved.name + ".crc32")
+
+
+def _checksum(array: np.ndarray) -> str:
+    """CRC-32 of the array's bytes, as 8 hex digits. It catches accidental damage to a copy and
+    costs about as much as reading it (9 ms for the four arrays, a third of SHA-256's time). It
+    is no defence against someone who can write into the cache: they could rewrite it too."""
+    return f"{zlib.crc32(np.ascontiguousarray(array)):08x}"
 
 
 def _save(saved: Path, array: np.ndarray) -> None:
@@ -240,6 +256,8 @@ def _save(saved: Path, array: np.ndarray) -> None:
     try:
         with atomic_write(saved, private=True) as f:
             np.save(f, array, allow_pickle=False)
+        with atomic_write(_checksum_path(saved), "w", private=True) as f:
+            f.write(_checksum(array) + "\n")
     except OSError as e:
         warnings.warn(f"could not save {saved} ({e}); the next load will be slower", stacklevel=3)
 
