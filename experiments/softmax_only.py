@@ -44,7 +44,7 @@ QUICK = {**FULL, "seeds": 2, "n_train": 5000, "n_val": 2000, "gd_lrs": [0.3, 1.0
 NORMALISATION_NAMES = {"raw": "raw [0, 1]", "centre": "centred", "standardise": "standardised"}
 OLD_TEST_ACCURACY = 0.8407  # the old final model: the seed-study run with the best validation accuracy
 FIGURES = ("data_examples", "normalisation", "lr_sweep", "curves_gd", "curves_mb", "batch_vs_minibatch",
-           "confusion_matrix", "per_class", "weights")  # fmt: skip
+           "final_selection", "confusion_matrix", "per_class", "weights")  # fmt: skip
 
 
 # ---- one training (a top-level function: it runs in a worker process) ------------------------------
@@ -257,7 +257,7 @@ def summarise(results: dict) -> dict:
 # fmt: off
 def figures(m: dict, out: Path) -> None:
     saved, chosen, names = study.load_arrays(out, "final"), m["chosen"], list(study.CLASS_NAMES)
-    label = {kind: f"{m[kind]['label']} (lr {chosen[kind + '_lr']:g})" for kind in ("gd", "mb")}
+    label = {kind: f"{m[kind]['label']}, lr {chosen[kind + '_lr']:g}" for kind in ("gd", "mb")}
     plots.class_examples(saved["examples"], saved["example_labels"], names, 10, 0, out / "data_examples.png",
                          "Fashion-MNIST: ten training images per class")
     curves = {f"{NORMALISATION_NAMES[n]}, lr {r['lr']:g}": (range(len(r["curve"])), r["curve"], None)
@@ -291,6 +291,15 @@ def figures(m: dict, out: Path) -> None:
     plots.compare_curves(curves, xlabel="update step (log scale)", ylabel="training loss of the batch",
                          logx=True, ax=right, title="Training loss vs updates (block means of batch losses)")
     plots.save_figure(fig, out / "batch_vs_minibatch.png")
+
+    fig = plots.new_figure(12, 4.8)
+    panels = {"val_accuracy": "its last weights", "avg_val_accuracy": "its weights averaged over the epoch"}
+    for ax, (key, what) in zip(fig.subplots(1, 2, sharey=True), panels.items(), strict=True):
+        curves = {_candidate(c): (range(1, len(c[key]) + 1), c[key], None)
+                  for c in m["final"]["candidates"].values()}
+        plots.compare_curves(curves, xlabel="epoch", ylabel="validation accuracy", ax=ax,
+                             title=f"Each candidate, {what}")
+    plots.save_figure(fig, out / "final_selection.png")
 
     plots.confusion_matrices(np.array(m["confusion_matrix"]), names, out / "confusion_matrix.png",
                              "Final softmax-only model on the 10000 test images")
@@ -331,7 +340,8 @@ def final_text(m: dict) -> str:
 
 # fmt: off
 def report(m: dict) -> dict:
-    s, chosen, f, system, table = m["settings"], m["chosen"], m["final"], m["system"], study.md_table
+    """The tables and sentences of reports/softmax_only.md (its numbers it reads from ``m`` itself)."""
+    chosen, f, system, table = m["chosen"], m["final"], m["system"], study.md_table
     init, n, gd, mb = m["initial_loss_per_seed"], [sum(c) for c in m["class_counts"]], m["gd"], m["mb"]
     counts = [[name, *(c[k] for c in m["class_counts"])] for k, name in enumerate(study.CLASS_NAMES)]
     normalisation = [[NORMALISATION_NAMES[k], f"{r['lr']:g}", r["start_loss"], r["val_loss"],
@@ -351,23 +361,15 @@ def report(m: dict) -> dict:
                  for name, v in m["per_class"].items()]
     per_class += [[f"{a} average", *(system[f"{a}_{k}"] for k in ("precision", "recall", "f1")), n[2]]
                   for a in ("macro", "micro")]
-    msq_raw, loss = m["normalisation"]["raw"]["mean_sq_input"], m["normalisation"]
-    numbers = {"ln10": math.log(10), "msq_raw": msq_raw, "pred_raw": math.log(10) + 0.45 * msq_raw,
-               "msq": m["mean_sq_input"], "pred": m["initial_loss_predicted"], "init_mean": np.mean(init),
-               "init_min": min(init), "init_max": max(init), "target": m["target_val_loss"],
-               "test_accuracy": m["test_accuracy"], "final_val_accuracy": f["val_accuracy"],
-               "old_test_accuracy": OLD_TEST_ACCURACY, "raw_val_loss": loss["raw"]["val_loss"],
-               "chosen_val_loss": loss[chosen["normalisation"]]["val_loss"],
-               **{k: v for k, v in system.items() if k != "accuracy"}}
+    msq_raw = m["normalisation"]["raw"]["mean_sq_input"]
     return {
-        **{k: study.fmt(v) for k, v in {**s, **numbers}.items()},
         "quick_note": "\n> **Quick smoke run** (`--quick`): a small subset and few epochs; the numbers "
                       "below are not the study's.\n" if m["quick"] else "",
-        "seconds": f"{m['seconds']:.0f}", "train_seconds": f"{m['train_seconds']:.0f}", "n_seeds": len(init),
         "n_train": n[0], "n_val": n[1], "n_test": n[2], "rms_raw": f"{math.sqrt(msq_raw):.2f}",
-        "gain": f"{m['gain_over_old']:+.4f}", "norm_name": NORMALISATION_NAMES[chosen["normalisation"]],
-        "gd_lr": f"{chosen['gd_lr']:g}", "mb_lr": f"{chosen['mb_lr']:g}", "steps_mb": mb["steps_per_epoch"],
-        "n_refit": f["n_refit"], "n_candidates": len(f["candidates"]),
+        "pred_raw": f"{math.log(10) + 0.45 * msq_raw:.3f}", "init_mean": f"{np.mean(init):.4f}",
+        "init_min": f"{min(init):.4f}", "init_max": f"{max(init):.4f}", "n_candidates": len(f["candidates"]),
+        "norm_name": NORMALISATION_NAMES[chosen["normalisation"]],
+        "chosen_val_loss": f"{m['normalisation'][chosen['normalisation']]['val_loss']:.4f}",
         "counts_table": table(["class", "train", "validation", "test"], [*counts, ["total", *n]]),
         "normalisation_table": table(["inputs", "best lr", "loss at start", "validation loss",
                                       "validation accuracy"], normalisation),
@@ -385,8 +387,8 @@ def report(m: dict) -> dict:
                                  per_class),
         "confused": "\n".join(f"- true **{t}** predicted as **{p}**: {c} times"
                               for t, p, c in m["most_confused"]),
-        "epochs_text": epochs_text(m), "comparison_text": comparison_text(m),
-        "final_text": final_text(m), "quick_flag": " --quick" if m["quick"] else "",
+        "epochs_text": epochs_text(m), "comparison_text": comparison_text(m), "final_text": final_text(m),
+        "quick_flag": " --quick" if m["quick"] else "",
     }
 # fmt: on
 

@@ -22,9 +22,9 @@ def history(val_loss: list[float], start_loss: float = 2.4) -> dict:
 
 
 def seed_run(val_loss: list[float], best: int, steps: int, start_loss: float = 2.4) -> dict:
-    return {"history": history(val_loss, start_loss), "best_epoch": best, "epoch_time": [0.5] * (len(val_loss) - 1),
-            "steps_per_epoch": steps, "stop_reason": None, "diverged": False, "mean_sq_input": 0.09,
-            "update_x": [0.0, 1.5, 4.0], "update_loss": [2.3, 1.0, 0.7]}  # fmt: skip
+    return {"history": history(val_loss, start_loss), "best_epoch": best, "steps_per_epoch": steps,
+            "epoch_time": [0.5] * (len(val_loss) - 1), "stop_reason": None, "diverged": False,
+            "mean_sq_input": 0.09, "update_x": [0.0, 1.5, 4.0], "update_loss": [2.3, 1.0, 0.7]}  # fmt: skip
 
 
 def sweep_run(end_val_loss: float, diverged: bool = False, msq: float = 0.09) -> dict:
@@ -37,7 +37,8 @@ def results() -> dict:
     for norm, ends in {"raw": (1.5, 1.2), "centre": (0.9, 0.6), "standardise": (0.8, 0.1)}.items():
         for lr, end in zip(SETTINGS["gd_lrs"], ends, strict=True):
             # standardise at lr 1 "reaches" 0.1 but diverged: it must count as infinitely bad
-            sweep[f"sweep-gd-{norm}-lr{lr:g}"] = sweep_run(end, diverged=end == 0.1, msq=0.2 if norm == "raw" else 1)
+            msq = 0.2 if norm == "raw" else 1.0
+            sweep[f"sweep-gd-{norm}-lr{lr:g}"] = sweep_run(end, diverged=end == 0.1, msq=msq)
         for lr, end in zip(SETTINGS["mb_lrs"], (0.7, 0.65), strict=True):
             sweep[f"sweep-mb-{norm}-lr{lr:g}"] = sweep_run(end)
     candidates = {
@@ -72,7 +73,8 @@ def test_final_choice_is_the_best_validation_accuracy_with_fewer_epochs_on_ties(
 
 def test_learning_rates_and_normalisation_are_chosen_by_final_validation_loss(results):
     m = so.summarise(results)
-    assert {n: r["lr"] for n, r in m["normalisation"].items()} == {"raw": 1.0, "centre": 1.0, "standardise": 0.3}
+    lrs = {n: r["lr"] for n, r in m["normalisation"].items()}
+    assert lrs == {"raw": 1.0, "centre": 1.0, "standardise": 0.3}
     assert [r["diverged"] for r in m["lr_sweep"]["gd"]] == [False, False]
     assert so.best_lr(results["sweep"], SETTINGS, "mb", "centre") == 0.03
     assert m["normalisation"]["raw"]["mean_sq_input"] == 0.2
@@ -102,7 +104,7 @@ def test_final_model_scores_follow_from_its_test_predictions(results):
     assert m["gain_over_old"] == pytest.approx(0.95 - 0.8407)
     assert m["system"]["micro_f1"] == pytest.approx(0.95)  # one label per image: micro = accuracy
     assert m["per_class"]["T-shirt/top"]["recall"] == pytest.approx(0.7)
-    assert m["per_class"]["Shirt"]["precision"] == pytest.approx(8 / 11)  # 8 shirts + 3 T-shirts called shirts
+    assert m["per_class"]["Shirt"]["precision"] == pytest.approx(8 / 11)  # 8 shirts, 3 T-shirts: "shirt"
     assert m["most_confused"][0] == ("T-shirt/top", "Shirt", 3)
     assert m["confusion_matrix"][0][6] == 3 and sum(map(sum, m["confusion_matrix"])) == 100
     assert (m["final"]["key"], m["final"]["average"], m["final"]["epochs"]) == ("final-b", False, 2)
@@ -110,7 +112,7 @@ def test_final_model_scores_follow_from_its_test_predictions(results):
 
 
 def test_report_fills_every_placeholder(results):
-    text = study.fill(so.NAME, so.report(so.summarise(results)))
+    text = study.report_text(so, so.summarise(results))
     assert "$" not in text
     for name in so.FIGURES:
         assert f"({name}.png)" in text
