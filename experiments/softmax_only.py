@@ -32,15 +32,14 @@ FULL = {
     "mb_lrs": [0.01, 0.03, 0.1, 0.3], "mb_sweep_epochs": 3, "batch_size": 32,
     # epochs: early stopping on the validation loss (patience epochs without a min_delta gain)
     "gd_max_epochs": 200, "gd_patience": 10, "mb_max_epochs": 30, "mb_patience": 3, "min_delta": 1e-4,
-    # the final model: mini-batch SGD whose learning rate, decay per epoch, L2 weight decay, epochs
-    # and weights (the last, or the average over the last epoch) are chosen on validation
+    # the final model: mini-batch SGD, its settings chosen on validation, refit with a few seeds
     "final_lrs": [0.1, 0.3], "final_decays": [1.0, 0.8], "final_weight_decays": [0.0, 1e-4],
-    "final_max_epochs": 20, "n_refit": None,  # None: the refit sees all 60000 training images
+    "final_max_epochs": 20, "refit_seeds": 3, "n_refit": None,  # None: the refit sees all 60000 images
 }  # fmt: skip
 QUICK = {**FULL, "seeds": 2, "n_train": 5000, "n_val": 2000, "gd_lrs": [0.3, 1.0], "gd_sweep_epochs": 8,
          "mb_lrs": [0.01, 0.03], "mb_sweep_epochs": 1, "gd_max_epochs": 15, "gd_patience": 3,
          "mb_max_epochs": 3, "mb_patience": 2, "final_lrs": [0.3], "final_decays": [0.8],
-         "final_max_epochs": 3, "n_refit": 7000}  # fmt: skip
+         "final_max_epochs": 3, "refit_seeds": 2, "n_refit": 7000}  # fmt: skip
 NORMALISATION_NAMES = {"raw": "raw [0, 1]", "centre": "centred", "standardise": "standardised"}
 OLD_TEST_ACCURACY = 0.8407  # the old final model: the seed-study run with the best validation accuracy
 FIGURES = ("data_examples", "normalisation", "lr_sweep", "curves_gd", "curves_mb", "batch_vs_minibatch",
@@ -53,10 +52,8 @@ class EpochAverage(Callback):
     e started from (a state dict). With a step size that stays large, SGD keeps jumping around the
     minimum of this convex loss; the mean of an epoch's iterates sits closer to it than any one."""
 
-    def on_train_begin(self, logs: dict) -> None:
-        self.averages: list[dict[str, np.ndarray]] = []
-
     def on_epoch_begin(self, epoch: int) -> None:
+        self.averages: list[dict[str, np.ndarray]] = [] if epoch == 1 else self.averages
         self.total = {name: np.zeros(p.value.shape) for name, p in self.model.named_parameters()}
         self.count = 0
 
@@ -149,40 +146,43 @@ def run(job: study.Study, settings: dict) -> dict:
     for lr, decay, wd in itertools.product(s["final_lrs"], s["final_decays"], s["final_weight_decays"]):
         task = {"lr": lr, "decay": decay, "weight_decay": wd, "batch_size": s["batch_size"], "average": True}
         tasks[f"final-lr{lr:g}-decay{decay:g}-wd{wd:g}"] = {**base, **task, "epochs": s["final_max_epochs"]}
-    mb = {
-        "lr": mb_lr,
-        "batch_size": s["batch_size"],
-        "epochs": s["mb_max_epochs"],
-        "patience": s["mb_patience"],
-    }
+    mb = {"lr": mb_lr, "batch_size": s["batch_size"], "epochs": s["mb_max_epochs"],
+          "patience": s["mb_patience"]}  # fmt: skip
     tasks |= {f"mb-seed{i}": {**base, **mb, "seed": i} for i in range(s["seeds"])}
     runs = job.train(train_one, tasks)
     candidates = {key: {**{k: tasks[key][k] for k in ("lr", "decay", "weight_decay")}, "val_accuracy":
-                        r["history"]["val_accuracy"][1:], "avg_val_accuracy": r["avg_val_accuracy"]}
+                        r["history"]["val_accuracy"][1:], "avg_val_accuracy": r["avg_val_accuracy"],
+                        "label": "lr {lr:g}, decay {decay:g}, wd {weight_decay:g}".format(**tasks[key])}
                   for key, r in runs.items() if key.startswith("final-")}  # fmt: skip
 
     best = choose_final(candidates)
-    study.log(f"stage 3/3: {best['key']}, {best['epochs']} epochs, refit on all the training images")
+    study.log(f"stage 3/3: {best['key']}, {best['epochs']} epochs, refit on all training images")
     refit = {**tasks[best["key"]], "epochs": best["epochs"], "average": best["average"], "keep": True}
-    refit = job.train(train_one, {"refit": {**refit, "n_train": s["n_refit"], "n_val": 0}})["refit"]
-    model = Sequential([Dense(784, 10, rng=0)])
-    model.load_state_dict(refit["arrays"])
-    X_test, y_test, _ = study.test_set(study.load_data(norm, s["n_refit"], 0, data_seed))  # the one look
+    refit |= {"n_train": s["n_refit"], "n_val": 0}
+    refits = job.train(train_one, {f"refit-seed{i}": {**refit, "seed": i} for i in range(s["refit_seeds"])})
+    weights = [r["arrays"] for r in refits.values()]
+    weights.append({k: np.mean([w[k] for w in weights], axis=0) for k in weights[0]})  # the final model
+    data, losses = study.load_data(norm, s["n_refit"], 0, data_seed), []
+    model = Sequential([Dense(784, 10, rng=0)])  # its initial weights are replaced
+    for w in weights:  # the training loss of each refit and of their mean
+        model.load_state_dict(w)
+        losses.append(evaluate(model, data.X_train, data.y_train, SoftmaxCrossEntropy())["loss"])
+    X_test, y_test, _ = study.test_set(data)  # the one look at the test set, for the final model
     y_pred = predict(model, X_test, labels=True)
 
+    job.save_arrays("final", {"W": model.layers[0].W.value})
     seen = study.load_data(norm, s["n_train"], s["n_val"], data_seed)
-    first = np.concatenate([np.flatnonzero(seen.y_train == k)[:10] for k in range(10)])
-    examples = {"examples": seen.images_train[first], "example_labels": seen.y_train[first]}
-    job.save_arrays("final", {"W": model.layers[0].W.value, **examples})
     return {
         "chosen": {"normalisation": norm, "gd_lr": gd_lr, "mb_lr": mb_lr, "batch_size": s["batch_size"]},
         "sweep": sweep,
         **{kind: [runs[f"{kind}-seed{i}"] for i in range(s["seeds"])] for kind in ("gd", "mb")},
         "candidates": candidates,
-        "final": {**best, "n_refit": refit["n_train"], "y_test": y_test.tolist(), "y_pred": y_pred.tolist()},
+        "final": {**best, "n_refit": len(data.y_train), "refit_losses": losses, "y_test": y_test.tolist(),
+                  "y_pred": y_pred.tolist()},
         "class_counts": [np.bincount(y, minlength=10).tolist() for y in (seen.y_train, seen.y_val, y_test)],
+        "data_seed": data_seed,
         "train_seconds": job.train_seconds,
-    }
+    }  # fmt: skip
 
 
 # ---- summary: plain numbers from the results ---------------------------------------------------------
@@ -229,7 +229,6 @@ def summarise(results: dict) -> dict:
     for avg in ("macro", "micro"):
         scores = metrics.precision_recall_f1(y_test, y_pred, 10, average=avg)
         system |= {f"{avg}_{k}": v for k, v in zip(("precision", "recall", "f1"), scores, strict=True)}
-    msq = seeds["gd"][0]["mean_sq_input"]
     return {
         "test_accuracy": system["accuracy"], "old_test_accuracy": OLD_TEST_ACCURACY,
         "gain_over_old": system["accuracy"] - OLD_TEST_ACCURACY,
@@ -237,7 +236,8 @@ def summarise(results: dict) -> dict:
         "settings": s, "chosen": chosen, "class_counts": results["class_counts"],
         "normalisation": {n: row("gd", n, best_lr(sweep, s, "gd", n)) for n in s["normalisations"]},
         "lr_sweep": {k: [row(k, norm, lr) for lr in s[k + "_lrs"]] for k in seeds},
-        "initial_loss_per_seed": [r["history"]["loss"][0] for r in seeds["gd"]], "mean_sq_input": msq,
+        "initial_loss_per_seed": [r["history"]["loss"][0] for r in seeds["gd"]],
+        "mean_sq_input": (msq := seeds["gd"][0]["mean_sq_input"]),
         "initial_loss_predicted": math.log(10) + (1 - 1 / 10) * msq / 2,  # ln K + (1 - 1/K) s^2 / 2
         "target_val_loss": float(target),  # a validation loss both mean curves reach
         "gd": method_summary(seeds["gd"], target, "Batch GD"),
@@ -258,7 +258,8 @@ def summarise(results: dict) -> dict:
 def figures(m: dict, out: Path) -> None:
     saved, chosen, names = study.load_arrays(out, "final"), m["chosen"], list(study.CLASS_NAMES)
     label = {kind: f"{m[kind]['label']}, lr {chosen[kind + '_lr']:g}" for kind in ("gd", "mb")}
-    plots.class_examples(saved["examples"], saved["example_labels"], names, 10, 0, out / "data_examples.png",
+    seen = study.load_data("raw", m["settings"]["n_train"], m["settings"]["n_val"], m["data_seed"])
+    plots.class_examples(seen.images_train, seen.y_train, names, 10, 0, out / "data_examples.png",
                          "Fashion-MNIST: ten training images per class")
     curves = {f"{NORMALISATION_NAMES[n]}, lr {r['lr']:g}": (range(len(r["curve"])), r["curve"], None)
               for n, r in m["normalisation"].items()}
@@ -295,7 +296,7 @@ def figures(m: dict, out: Path) -> None:
     fig = plots.new_figure(12, 4.8)
     panels = {"val_accuracy": "its last weights", "avg_val_accuracy": "its weights averaged over the epoch"}
     for ax, (key, what) in zip(fig.subplots(1, 2, sharey=True), panels.items(), strict=True):
-        curves = {_candidate(c): (range(1, len(c[key]) + 1), c[key], None)
+        curves = {c["label"]: (range(1, len(c[key]) + 1), c[key], None)
                   for c in m["final"]["candidates"].values()}
         plots.compare_curves(curves, xlabel="epoch", ylabel="validation accuracy", ax=ax,
                              title=f"Each candidate, {what}")
@@ -312,10 +313,6 @@ def figures(m: dict, out: Path) -> None:
 
 
 # ---- the report: the values of reports/softmax_only.md -----------------------------------------------
-def _candidate(c: dict) -> str:
-    return f"lr {c['lr']:g}, decay {c['decay']:g}, wd {c['weight_decay']:g}"
-
-
 def epochs_text(m: dict) -> str:
     stopped, n, cap = m["gd"]["stopped_early"], len(m["gd"]["histories"]), m["settings"]["gd_max_epochs"]
     if stopped:
@@ -354,7 +351,7 @@ def report(m: dict) -> dict:
                    c["seconds_to_target"], study.pm(c["best_epoch"], 1), c["train_seconds_mean"],
                    study.pm(c["best_val_loss"]), study.pm(c["best_val_accuracy"])]
                   for k, c in (("gd", gd), ("mb", mb))]
-    candidates = [[_candidate(c), *(x for k in ("val_accuracy", "avg_val_accuracy")
+    candidates = [[c["label"], *(x for k in ("val_accuracy", "avg_val_accuracy")
                                     for x in (int(np.argmax(c[k])) + 1, max(c[k]), c[k][-1]))]
                   for c in f["candidates"].values()]
     per_class = [[name, v["precision"], v["recall"], v["f1"], v["support"]]
@@ -388,6 +385,8 @@ def report(m: dict) -> dict:
         "confused": "\n".join(f"- true **{t}** predicted as **{p}**: {c} times"
                               for t, p, c in m["most_confused"]),
         "epochs_text": epochs_text(m), "comparison_text": comparison_text(m), "final_text": final_text(m),
+        "refit_losses": ", ".join(f"{x:.4f}" for x in f["refit_losses"][:-1]),
+        "refit_mean_loss": f"{f['refit_losses'][-1]:.4f}",
         "quick_flag": " --quick" if m["quick"] else "",
     }
 # fmt: on

@@ -43,9 +43,9 @@ def results() -> dict:
             sweep[f"sweep-mb-{norm}-lr{lr:g}"] = sweep_run(end)
     candidates = {
         "final-a": {"lr": 0.1, "decay": 1.0, "weight_decay": 0.0, "val_accuracy": [0.80, 0.83, 0.82],
-                    "avg_val_accuracy": [0.82, 0.84, 0.85]},
+                    "avg_val_accuracy": [0.82, 0.84, 0.85], "label": "lr 0.1, decay 1, wd 0"},
         "final-b": {"lr": 0.3, "decay": 0.8, "weight_decay": 1e-4, "val_accuracy": [0.81, 0.85, 0.84],
-                    "avg_val_accuracy": [0.83, 0.84, 0.85]},
+                    "avg_val_accuracy": [0.83, 0.84, 0.85], "label": "lr 0.3, decay 0.8, wd 0.0001"},
     }  # fmt: skip
     y_test = np.repeat(np.arange(10), 10)
     y_pred = y_test.copy()
@@ -57,9 +57,9 @@ def results() -> dict:
         "gd": [seed_run([2.3, 1.0, 0.8, 0.6], 3, 1), seed_run([2.35, 1.1, 0.7, 0.6], 3, 1, 2.35)],
         "mb": [seed_run([2.3, 0.7, 0.5], 2, 10), seed_run([2.32, 0.6, 0.55], 2, 10, 2.32)],
         "candidates": candidates,
-        "final": {**so.choose_final(candidates), "n_refit": 7000, "y_test": y_test.tolist(),
-                  "y_pred": y_pred.tolist()},
-        "class_counts": [[500] * 10, [200] * 10, [1000] * 10],
+        "final": {**so.choose_final(candidates), "n_refit": 7000, "refit_losses": [0.42, 0.44, 0.41],
+                  "y_test": y_test.tolist(), "y_pred": y_pred.tolist()},
+        "class_counts": [[500] * 10, [200] * 10, [1000] * 10], "data_seed": 0,
     }  # fmt: skip
 
 
@@ -117,6 +117,8 @@ def test_report_fills_every_placeholder(results):
     for name in so.FIGURES:
         assert f"({name}.png)" in text
     assert "**test accuracy 0.9500**" in text and "+0.1093" in text and "Quick smoke run" in text
+    assert "reach a loss\nof 0.4200, 0.4400, their mean 0.4100" in text
+    assert "| lr 0.3, decay 0.8, wd 0.0001 | 2 | 0.8500 | 0.8400 | 3 | 0.8500 | 0.8500 |" in text
 
 
 def test_block_means_keep_the_mean_and_spread_evenly_on_a_log_axis():
