@@ -80,11 +80,8 @@ def train_one(settings: dict[str, Any], data_seed: int) -> dict[str, Any]:
     slower = ReduceLROnPlateau(optimizer, "val_loss", factor=s["lr_factor"], patience=s["lr_patience"])
     with tempfile.TemporaryDirectory() as folder:  # this worker's own disk
         best = Path(folder) / "best.npz"
-        callbacks = [
-            EarlyStopping(s["monitor"], patience=s["patience"], restore_best_weights=True),
-            ModelCheckpoint(best, monitor=s["monitor"], save_best_only=True),
-            slower,
-        ]
+        early = EarlyStopping(s["monitor"], patience=s["patience"], restore_best_weights=True)
+        keep = ModelCheckpoint(best, monitor=s["monitor"], save_best_only=True)
         started = time.perf_counter()
         history = fit(
             model,
@@ -95,7 +92,7 @@ def train_one(settings: dict[str, Any], data_seed: int) -> dict[str, Any]:
             epochs=s["max_epochs"],
             batch_size=s["batch_size"],
             validation_data=(data.X_val, data.y_val),
-            callbacks=callbacks,
+            callbacks=[early, keep, slower],
             rng=streams["order"],
             verbose=2,
         )
@@ -247,14 +244,15 @@ def late_text(m: dict[str, Any]) -> str:
         return "The validation loss was still at its lowest in the last epoch: more epochs might help."
     v0, v1 = h["val_loss"][low], h["val_loss"][last]
     gap = h["accuracy"][last] - h["val_accuracy"][last]
+    smaller = ", at the smaller learning rates," if m["lr_reductions"] else ""
     return (
-        f"After epoch {low} the training loss went on falling ({h['loss'][low]:.4f} -> {h['loss'][last]:.4f}) "
-        f"while the validation loss changed by {v1 - v0:+.4f} ({v0:.4f} -> {v1:.4f} at epoch {last}). "
-        f"So the later epochs{', at the smaller learning rates,' * bool(m['lr_reductions'])} no longer lowered the validation loss; the "
-        "curve does not show what more epochs at another learning rate would do. The gap between train "
-        f"and validation accuracy ({100 * gap:.1f} points at the end) is how much better the network "
-        "does on its own training images than on new ones: that part of what it learned does not "
-        "carry over (over-fitting)."
+        f"After epoch {low} the training loss went on falling ({h['loss'][low]:.4f} -> "
+        f"{h['loss'][last]:.4f}) while the validation loss changed by {v1 - v0:+.4f} ({v0:.4f} -> "
+        f"{v1:.4f} at epoch {last}). So the later epochs{smaller} no longer lowered the validation loss; "
+        "the curve does not show what more epochs at another learning rate would do. The gap between "
+        f"train and validation accuracy ({100 * gap:.1f} points at the end) is how much better the "
+        "network does on its own training images than on new ones: that part of what it learned does "
+        "not carry over (over-fitting)."
     )
 
 
@@ -279,7 +277,7 @@ def report(m: dict[str, Any]) -> dict[str, Any]:
         "train_seconds": f"{m['train_seconds']:.0f}",
         "seconds_per_epoch": f"{m['train_seconds'] / max(m['epochs_trained'], 1):.2f}",
         "run_seconds": f"{m['run_seconds']:.0f}",
-        "top_confusion": f" The most frequent mistake is {top[0]} predicted as {top[1]} ({top[2]} test images)."
+        "top_confusion": f" The most frequent mistake: {top[0]} predicted as {top[1]} ({top[2]} test images)."
         if top
         else "",
         "n_train": m["n_train"],

@@ -1,4 +1,5 @@
-"""experiments.multiclass: summarise, the result-dependent sentences and the report, on synthetic results."""
+"""experiments.multiclass: summarise, the result-dependent sentences and the report, on synthetic
+results; and (slow) the checkpoint a training sends back from its worker."""
 
 from __future__ import annotations
 
@@ -6,6 +7,10 @@ import numpy as np
 import pytest
 
 from experiments import multiclass, study
+from minidl.callbacks import read_checkpoint_info
+from minidl.metrics import accuracy
+from minidl.model import save_npz
+from minidl.train import predict
 
 
 def results(val_loss: list[float], reductions: list[list[float]]) -> dict:
@@ -80,3 +85,20 @@ def test_report_fills_every_placeholder():
     assert "$" not in text
     assert f"{m['test_accuracy']:.2%}" in text
     assert "| Shirt | T-shirt/top | 100 | 12.5% | 60 |" in text
+
+
+@pytest.mark.slow
+def test_the_checkpoint_a_worker_returns_holds_the_best_epoch(fashion_mnist_dir, tmp_path):
+    settings = {**multiclass.QUICK, "n_train": 600, "n_val": 300, "max_epochs": 4, "patience": 4}
+    record = multiclass.train_one(settings, data_seed=0)
+    path = tmp_path / "best.npz"
+    save_npz(path, record["arrays"])  # what run saves as best.npz
+    info = read_checkpoint_info(path)
+    history = record["history"]
+    best = 1 + int(np.argmax(history["val_accuracy"][1:]))  # the first epoch with the highest score
+    assert info["best_epoch"] == info["epoch"] == record["best_epoch"] == best
+    assert info["best_score"] == pytest.approx(history["val_accuracy"][best])
+    model = multiclass.network(settings["hidden"], settings["dropout"], study.seed_streams(0))
+    model.load(path)
+    data = study.load_data("standardise", 600, 300, 0)
+    assert accuracy(data.y_val, predict(model, data.X_val, labels=True)) == info["best_score"]
