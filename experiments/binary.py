@@ -159,13 +159,13 @@ def run(s: study.Study, settings: dict) -> dict[str, Any]:
         "true_class": {str(i): int(y_test[i]) for i in errors},
         "auc": {m: [roc_auc_score(g, row) for row in scores[m]] for m in ("summed", "binary")},
         "confusion_10": [confusion_matrix(y_test, p, 10).tolist() for p in pred10],
+        "sizes": [len(data.y_train), len(data.y_val)],  # training and validation images
         "runs": runs,
     }
 
 
 def paired(a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
-    """Two networks of one seed on the same images: b = A right and B wrong, c = the reverse, and
-    McNemar's exact test (the binomial test of b ~ Binomial(b + c, 1/2), whatever b + c)."""
+    """b = A right and B wrong, c = the reverse, and McNemar's exact test (b ~ Binomial(b + c, 1/2))."""
     return {"b": int((a & ~b).sum()), "c": int((~a & b).sum()), "p": paired_exact_test(a, b)}
 
 
@@ -194,6 +194,7 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
         "quick": results["quick"],
         "settings": results["settings"],
         "seconds": results["seconds"],
+        "sizes": results["sizes"],
         "n_test": n,
         "confusion": [[n - results["n_positive"] - fp, fp], [fn, tp]],
         "precision": tp / max(tp + fp, 1),
@@ -255,10 +256,10 @@ def roc_figure(test: dict[str, np.ndarray], path: Path) -> None:
     rates = [(np.mean(pred[g == 0]), np.mean(pred[g == 1])) for pred, *_ in points]
     for (x, y), (_, marker, color, label) in zip(rates, points, strict=True):
         ax.plot(x, y, marker, color=color, mec="k", ms=8, zorder=5, label=label)
-    xmax, ymin = max(0.03, 2 * max(x for x, _ in rates)), min(0.95, 1 - 2 * (1 - min(y for _, y in rates)))
+    xmax, ymin = max(0.005, 4 * max(x for x, _ in rates)), 1 - max(0.005, 4 * (1 - min(y for _, y in rates)))
     ax.set(xlim=(0, xmax), ylim=(ymin, 1.002), xlabel="false positive rate (clothing called footwear/bag)")
     ax.set(ylabel="true positive rate (footwear/bags found)")
-    ax.set_title(f"ROC on the test set (seed 0), top-left corner only: x 0 to {xmax:.2g}, y {ymin:.2g} to 1")
+    ax.set_title(f"ROC on the test set (seed 0), top-left corner only: x 0 to {xmax:.2g}, y {ymin:.3g} to 1")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8.5, loc="lower right")
     plots.save_figure(fig, path)
@@ -289,7 +290,7 @@ def comparison_figure(m: dict[str, Any], path: Path) -> None:
     ax.set_title(
         f"Binarised 10-class network vs binary network, {seeds} seeds (y axis {low:.2%} to {high:.2%}: "
         f"{(high - low) * n:.0f} test images)\nbinarised minus binary, all seeds pooled: {d:+.1f} errors "
-        f"per seed, 95% CI {lo:+.1f} to {hi:+.1f}",
+        f"in {n}, 95% CI {lo:+.1f} to {hi:+.1f}",
         fontsize=10,
     )
     plots.save_figure(fig, path)
@@ -340,7 +341,6 @@ def report(m: dict[str, Any]) -> dict[str, Any]:
         [i, e["binarised"][i], e["binary"][i], t["b"], t["c"], t["p"], e["summed"][i], u["p"]]
         for i, (t, u) in enumerate(tests)
     ]
-    by_class = {k: ", ".join(f"{c} {v}" for c, v in m["by_class"][k].items()) for k in m["by_class"]}
     return {
         **s,
         "quick_note": QUICK_NOTE if m["quick"] else "",
@@ -348,10 +348,13 @@ def report(m: dict[str, Any]) -> dict[str, Any]:
         "auc": f"{m['auc']['binary'][0]:.5f}",
         "answer": answer_text(m),
         "minutes": f"{m['seconds'] / 60:.1f}",
+        "train_minutes": f"{sum(map(sum, m['train_seconds'].values())) / 60:.1f}",
+        "n_train": m["sizes"][0],
+        "n_val": m["sizes"][1],
         "loss0": f"{h['loss'][0]:.3f}",
         "best_epoch": best,
         "epochs": len(h["loss"]) - 1,
-        "stop": run["stop_reason"] or f"ran all {s['max_epochs']} epochs",
+        "stop": run["stop_reason"] or f"the last of its {s['max_epochs']} epochs",
         "val_accuracy_best": f"{h['val_accuracy'][best]:.2%}",
         "val_accuracy1": f"{h['val_accuracy'][1]:.2%}",
         "train_seconds": f"{run['train_seconds']:.0f}",
@@ -363,8 +366,7 @@ def report(m: dict[str, Any]) -> dict[str, Any]:
             ["method", "test accuracy, mean ± std", "test errors, mean"],
             [[METHODS[k], study.pm(m["accuracy"][k]), f"{np.mean(m['errors'][k]):.1f}"] for k in METHODS],
         ),
-        "auc_binary": f"{np.mean(m['auc']['binary']):.5f}",
-        "auc_summed": f"{np.mean(m['auc']['summed']):.5f}",
+        **{f"auc_{k}": f"{np.mean(m['auc'][k]):.5f}" for k in ("binary", "summed")},
         "seed_table": study.md_table(
             ["seed", "arg-max errors", "binary errors", "b", "c", "p (exact)", "summed errors", "p (summed)"],
             seed_rows,
@@ -382,11 +384,9 @@ def report(m: dict[str, Any]) -> dict[str, Any]:
         **{f"seconds_{k}": f"{np.mean(m['train_seconds'][k]):.0f}" for k in ("binary", "multiclass")},
         **{f"epochs_{k}": f"{np.mean(m['epochs'][k]):.1f}" for k in ("binary", "multiclass")},
         "accuracy_10": study.pm(1 - np.array(m["errors_10"]) / m["n_test"]),
-        "errors_binary": m["errors"]["binary"][0],
-        "errors_binarised": m["errors"]["binarised"][0],
+        **{f"errors_{k}": m["errors"][k][0] for k in ("binary", "binarised")},
         "shared_errors": m["shared_errors"],
-        "by_class_binary": by_class["binary"],
-        "by_class_binarised": by_class["binarised"],
+        **{f"by_class_{k}": ", ".join(f"{c} {v}" for c, v in by.items()) for k, by in m["by_class"].items()},
         "quick_flag": " --quick" if m["quick"] else "",
     }
 
