@@ -95,9 +95,9 @@ def train_one(kind: str, seed: int, settings: dict[str, Any], data_seed: int) ->
     optimizer = Adam(model.parameters(), lr=s["lr"])
     slower = ReduceLROnPlateau(optimizer, "val_loss", factor=s["lr_factor"], patience=s["lr_patience"])
     with tempfile.TemporaryDirectory() as folder:  # this worker's own disk
-        best = Path(folder) / "best.npz"
+        path = Path(folder) / "best.npz"
         early = EarlyStopping(s["monitor"], patience=s["patience"], restore_best_weights=True)
-        keep = ModelCheckpoint(best, monitor=s["monitor"], save_best_only=True)
+        checkpoint = ModelCheckpoint(path, monitor=s["monitor"], save_best_only=True)
         started = time.perf_counter()
         history = fit(
             model,
@@ -108,14 +108,14 @@ def train_one(kind: str, seed: int, settings: dict[str, Any], data_seed: int) ->
             epochs=s["max_epochs"],
             batch_size=s["batch_size"],
             validation_data=(data.X_val, labels(data.y_val)),
-            callbacks=[early, keep, slower],
+            callbacks=[early, checkpoint, slower],
             rng=streams["order"],
             verbose=0,
         )
         seconds = time.perf_counter() - started
-        checkpoint = load_npz(best)
+        saved = load_npz(path)  # the checkpoint file's content
     reductions = [epoch for epoch, _ in slower.reductions]
-    return study.record(history, lr_reductions=reductions, train_seconds=seconds, arrays=checkpoint)
+    return study.record(history, lr_reductions=reductions, train_seconds=seconds, arrays=saved)
 
 
 def group_log_odds(logits: np.ndarray) -> np.ndarray:
@@ -128,16 +128,16 @@ def group_log_odds(logits: np.ndarray) -> np.ndarray:
     return np.logaddexp.reduce(z[..., pos], axis=-1) - np.logaddexp.reduce(z[..., ~pos], axis=-1)
 
 
-def run(s: study.Study, settings: dict) -> dict[str, Any]:
-    seeds, task = range(settings["seeds"]), {"settings": settings, "data_seed": s.args.data_seed}
+def run(st: study.Study, settings: dict) -> dict[str, Any]:
+    seeds, task = range(settings["seeds"]), {"settings": settings, "data_seed": st.args.data_seed}
     tasks = {f"{k}-seed{i}": {**task, "kind": k, "seed": i} for i in seeds for k in ("binary", "multiclass")}
-    records = s.train(train_one, tasks)
+    records = st.train(train_one, tasks)
     # The test set, once, for every final model: the weights of its checkpoint file, loaded back.
-    data = study.load_data("standardise", settings["n_train"], settings["n_val"], s.args.data_seed)
+    data = study.load_data("standardise", settings["n_train"], settings["n_val"], st.args.data_seed)
     X_test, y_test, images = study.test_set(data)
     out, runs = {}, {}
     for key, rec in records.items():
-        checkpoint = s.out / "runs" / f"{key}.npz"  # ModelCheckpoint's file, as the kit saved it
+        checkpoint = st.out / "runs" / f"{key}.npz"  # ModelCheckpoint's file, as the kit saved it
         model = network(tasks[key]["kind"], settings["hidden"], settings["dropout"], study.seed_streams(0))
         model.load(checkpoint)
         out[key] = predict(model, X_test)
@@ -151,7 +151,7 @@ def run(s: study.Study, settings: dict) -> dict[str, Any]:
     wrong = {m: (score > 0) != g for m, score in scores.items()}  # (seeds, N) each
     errors = np.flatnonzero(np.any([w.any(axis=0) for w in wrong.values()], axis=0))
     arrays = dict(y=y_test, binary_logit=scores["binary"], group_log_odds=scores["summed"], pred10=pred10)
-    s.save_arrays("test", {**arrays, "error_index": errors, "error_images": images[errors]})
+    st.save_arrays("test", {**arrays, "error_index": errors, "error_images": images[errors]})
     return {
         "n_test": len(y_test),
         "n_positive": int(g.sum()),

@@ -79,9 +79,9 @@ def train_one(settings: dict[str, Any], data_seed: int) -> dict[str, Any]:
     optimizer = Adam(model.parameters(), lr=s["lr"])
     slower = ReduceLROnPlateau(optimizer, "val_loss", factor=s["lr_factor"], patience=s["lr_patience"])
     with tempfile.TemporaryDirectory() as folder:  # this worker's own disk
-        best = Path(folder) / "best.npz"
+        path = Path(folder) / "best.npz"
         early = EarlyStopping(s["monitor"], patience=s["patience"], restore_best_weights=True)
-        keep = ModelCheckpoint(best, monitor=s["monitor"], save_best_only=True)
+        checkpoint = ModelCheckpoint(path, monitor=s["monitor"], save_best_only=True)
         started = time.perf_counter()
         history = fit(
             model,
@@ -92,12 +92,12 @@ def train_one(settings: dict[str, Any], data_seed: int) -> dict[str, Any]:
             epochs=s["max_epochs"],
             batch_size=s["batch_size"],
             validation_data=(data.X_val, data.y_val),
-            callbacks=[early, keep, slower],
+            callbacks=[early, checkpoint, slower],
             rng=streams["order"],
             verbose=2,
         )
         seconds = time.perf_counter() - started
-        checkpoint = load_npz(best)
+        saved = load_npz(path)  # the checkpoint file's content
     return study.record(
         history,
         lr_reductions=slower.reductions,
@@ -105,28 +105,28 @@ def train_one(settings: dict[str, Any], data_seed: int) -> dict[str, Any]:
         n_train=len(data.y_train),
         n_val=len(data.y_val),
         summary=model.summary(),
-        arrays=checkpoint,
+        arrays=saved,
     )
 
 
-def run(s: study.Study, settings: dict) -> dict[str, Any]:
+def run(st: study.Study, settings: dict) -> dict[str, Any]:
     key = f"seed{settings['seed']}"
-    rec = s.train(train_one, {key: {"settings": settings, "data_seed": s.args.data_seed}})[key]
-    s.save_arrays("best", rec.pop("arrays"))  # ModelCheckpoint's file, as the worker wrote it
-    checkpoint = read_checkpoint_info(s.out / "best.npz")  # the best epoch and score are in the file
+    rec = st.train(train_one, {key: {"settings": settings, "data_seed": st.args.data_seed}})[key]
+    st.save_arrays("best", rec.pop("arrays"))  # ModelCheckpoint's file, as the worker wrote it
+    checkpoint = read_checkpoint_info(st.out / "best.npz")  # the best epoch and score are in the file
     # The test set, once: scored by the weights of the checkpoint file, loaded back from disk.
     model = network(settings["hidden"], settings["dropout"], study.seed_streams(settings["seed"]))
-    model.load(s.out / "best.npz")
-    data = study.load_data("standardise", settings["n_train"], settings["n_val"], s.args.data_seed)
+    model.load(st.out / "best.npz")
+    data = study.load_data("standardise", settings["n_train"], settings["n_val"], st.args.data_seed)
     X_test, y_test, images = study.test_set(data)
     logits = predict(model, X_test)
     pred = logits.argmax(axis=1)
     wrong = np.flatnonzero(pred != y_test)
-    s.save_arrays("test_errors", {"true": y_test[wrong], "predicted": pred[wrong], "images": images[wrong]})
+    st.save_arrays("test_errors", {"true": y_test[wrong], "predicted": pred[wrong], "images": images[wrong]})
     return {
         **rec,
         "checkpoint": checkpoint,
-        "data_seed": s.args.data_seed,
+        "data_seed": st.args.data_seed,
         "test_loss": SoftmaxCrossEntropy().forward(logits.astype(np.float64), y_test),
         "confusion_matrix": confusion_matrix(y_test, pred, 10).tolist(),
         "classification_report": classification_report(
