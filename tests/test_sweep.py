@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from minidl.model_selection import grid_search
 from minidl.sweep import (
     BLAS_THREAD_VARS,
     SweepConflict,
@@ -42,8 +43,9 @@ def compute(seed: int, n: int = 30, kind: str = "stats", calls_dir: str | None =
 
     ``kind`` picks a behaviour: "stats" (the normal result), "fail" (raises), "array" (returns
     something that is not JSON-able), "exit" (the process dies), "blas" (reports the BLAS thread
-    variables the process started with and, with threadpoolctl, the threads its BLAS runs). With ``calls_dir``, each call leaves a file there, and
-    a file named ``stop-<seed>`` makes the run raise KeyboardInterrupt, as if Ctrl-C were pressed.
+    variables the process started with and, with threadpoolctl, the threads its BLAS runs).
+    With ``calls_dir``, each call leaves a file there, and a file named ``stop-<seed>`` makes
+    the run raise KeyboardInterrupt, as if Ctrl-C were pressed.
     """
     if calls_dir is not None:
         if Path(calls_dir, f"stop-{seed}").exists():
@@ -270,34 +272,33 @@ def test_bad_arguments_are_reported_before_anything_runs(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_atomic_write_failure_keeps_the_old_file_and_no_temporary(tmp_path, monkeypatch):
-    target = tmp_path / "r.json"
-    write_json_atomic(target, {"v": 1})
-
-    def failing_replace(src, dst):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(os, "replace", failing_replace)
-    with pytest.raises(OSError, match="disk full"):
-        write_json_atomic(target, {"v": 2})
-    monkeypatch.undo()
-    assert json.loads(target.read_text()) == {"v": 1}
-    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+def closeness(params, X_train, y_train, X_val, y_val) -> float:
+    """A grid_search score that workers can import: best at c = 1, a different offset per fold."""
+    return -abs(params["c"] - 1) + 0.01 * float(X_val[0, 0])
 
 
 def test_dask_cluster_executor(tmp_path):
+    """A sweep, and a grid search (its runs are a sweep), on a Dask cluster: the serial results."""
     distributed = pytest.importorskip(
         "dask.distributed", reason="dask not installed (optional extra 'cluster')"
     )
     tasks = [{"seed": s} for s in range(4)]
     serial = run_sweep(compute, tasks, tmp_path / "serial", executor="serial", progress=False)
+    X, y = np.arange(24.0).reshape(12, 2), np.arange(12) % 2
+    search = grid_search(closeness, {"c": [0, 1, 2]}, X, y, cv=3)
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
         result = run_sweep(compute, tasks, tmp_path / "dask", executor=client.get_executor(), progress=False)
+        on_dask = grid_search(closeness, {"c": [0, 1, 2]}, X, y, cv=3, executor=client.get_executor())
         assert client.submit(sum, [1, 2]).result() == 3  # the client is still ours to use
     assert result.results == serial.results and result.ok
     assert_clean(tmp_path / "dask")
+    assert (
+        on_dask.to_dict()["cv_results_"]["split2_test_score"]
+        == search.to_dict()["cv_results_"]["split2_test_score"]
+    )
+    assert on_dask.best_params_ == {"c": 1}
