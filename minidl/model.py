@@ -4,19 +4,19 @@ Forward runs the layers in order; backward runs them in reverse, each turning th
 its output into the gradient of its input (the chain rule, one layer at a time). For
 ``Sequential([Dense, ReLU, Dense])`` and a loss L:
 
-    forward    X --[0: Dense W1,b1]--> A --[1: ReLU]--> H --[2: Dense W2,b2]--> Z --[loss]--> L
-    backward  (dX) <------------- dA <------------- dH <------------------- dZ <------ 1
-                   |                                     |
-                 dW1, db1                              dW2, db2
+    forward    X --[0: Dense W1, b1]--> A --[1: ReLU]--> H --[2: Dense W2, b2]--> Z --[loss]--> L
+    backward  dX <--[0: Dense]-------- dA <--[1: ReLU]- dH <--[2: Dense]-------- dZ <--[loss]-- 1
+                           |                                         |
+                   W1.grad, b1.grad                          W2.grad, b2.grad
 
     dZ = loss.backward()                   dL/dZ, e.g. (P - Y) / N for softmax cross-entropy
     dH = layers[2].backward(dZ)            dZ @ W2.T;   fills W2.grad = H.T @ dZ, b2.grad
     dA = layers[1].backward(dH)            dH * (A > 0)
     dX = layers[0].backward(dA)            dA @ W1.T;   fills W1.grad = X.T @ dA, b1.grad
 
-Each arrow back is one layer's ``backward``: it takes the gradient of its output, leaves the
-gradients of its own parameters in ``.grad`` and hands the gradient of its input to the layer
-before it. ``dX``, the gradient of the data, is not needed for training: ``backward(dZ,
+Each arrow back is one layer's ``backward`` (the chain starts from dL/dL = 1): it takes the
+gradient of its output, leaves the gradients of its own parameters in ``.grad`` and hands the
+gradient of its input to the layer before it. ``dX``, the gradient of the data, is not needed for training: ``backward(dZ,
 input_grad=False)`` lets the first layer skip it.
 
 Parameters are named ``"<layer index>.<name>"`` (``"0.W"``, ``"0.b"``, ``"2.W"`` ...), as in
