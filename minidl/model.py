@@ -16,8 +16,8 @@ its output into the gradient of its input (the chain rule, one layer at a time).
 
 Each arrow back is one layer's ``backward`` (the chain starts from dL/dL = 1): it takes the
 gradient of its output, leaves the gradients of its own parameters in ``.grad`` and hands the
-gradient of its input to the layer before it. ``dX``, the gradient of the data, is not needed for training: ``backward(dZ,
-input_grad=False)`` lets the first layer skip it.
+gradient of its input to the layer before it. ``dX``, the gradient of the data, is not needed
+for training: ``backward(dZ, input_grad=False)`` lets the first layer skip it.
 
 Parameters are named ``"<layer index>.<name>"`` (``"0.W"``, ``"0.b"``, ``"2.W"`` ...), as in
 PyTorch's ``state_dict``; saved files are plain ``.npz`` archives of those arrays, read without
