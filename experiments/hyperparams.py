@@ -17,9 +17,9 @@ import numpy as np
 from numpy.linalg import norm
 
 from experiments import study
-from minidl import SGD, Callback, Dense, ReLU, Sequential, SoftmaxCrossEntropy, Standardizer, fit, plots
+from minidl import SGD, Callback, Dense, ReLU, Sequential, SoftmaxCrossEntropy, fit, plots
 from minidl.data import n_batches
-from minidl.model_selection import StratifiedKFold
+from minidl.model_selection import StratifiedKFold, grid_search
 from minidl.sweep import task_key
 from minidl.train import predict
 
@@ -29,13 +29,13 @@ FIGURES = ("a1_architectures", "a3_batch_size", "a4_learning_rate", "a5_final",
 FULL = {
     "part": "all", "n_small": 500, "folds": 5,  # Part A: 500 training images, 5-fold cross-validation
     "archs": [[10], [25], [50], [25, 10], [50, 25, 10]],  # A.1
-    "lr": 0.1, "alpha": 1e-4, "epochs": 250,  # A.2: the lab's recipe
+    "lr": 0.1, "momentum": 0.9, "alpha": 1e-4, "epochs": 250,  # A.2: the lab's recipe (scikit-learn's SGD)
     "batch_size": 200,  # scikit-learn's default, min(200, n), until A.3 chooses
     "batch_sizes": [1, 10, 50, 200, 500], "target_loss": 0.3,  # A.3 (500: full batch); epochs to loss 0.3
     "lrs": [0.0004, 0.004, 0.04, 0.1, 0.4, 4.0],  # A.4
     "seeds": [0, 1, 2], "n_val": 1000,  # A.5 and Part B: seeds, validation images of the curves
     "sizes": [500, 2000, 20000, 50000], "b_size": 20000,  # Part B: the first size is A.5's; B.1-B.3
-    "longer": 4,  # Part B's second budget: this many times A.5's number of updates
+    "longer": 10,  # Part B's second budget: this many times A.5's number of updates
     "units": 10, "svm": {"C": 10.0, "gamma": 0.01},  # B.3: first-layer units drawn; the SVM
 }  # fmt: skip
 QUICK = {**FULL, "n_small": 200, "folds": 3, "archs": [[10], [10, 10]], "epochs": 10, "batch_size": 50,
@@ -70,62 +70,61 @@ class StopAfter(Callback):
             self.history.stop(f"{self.updates} updates made")
 
 
-def train_one(arch, lr, alpha, batch_size, epochs, seed, n_train, n_val, data_seed, folds,
-              fold=None, updates=None, keep=False) -> dict[str, Any]:  # fmt: skip
-    """One network, plain SGD with the L2 penalty ``alpha`` as weight decay. With ``fold=k`` it
-    trains on the other folds of the ``n_train`` images (standardised with their statistics alone)
-    and is scored on fold k; else on all of them, scored on ``n_val`` validation images."""
-    if fold is None:
-        data = study.load_data("standardise", n_train, n_val, data_seed)
-        X, y, X_val, y_val = data.X_train, data.y_train, data.X_val, data.y_val
-    else:
-        data = study.load_data("raw", n_train, n_val, data_seed)
-        split = StratifiedKFold(folds, shuffle=True, rng=data_seed).split(data.y_train, data.y_train)
-        train, val = list(split)[fold]
-        scaler = Standardizer().fit(data.X_train[train])
-        X, X_val = scaler.transform(data.X_train[train]), scaler.transform(data.X_train[val])
-        y, y_val = data.y_train[train], data.y_train[val]
+def train(arch, lr, momentum, alpha, batch_size, epochs, seed, X, y, X_val, y_val, updates=None) -> tuple:
+    """One network trained by SGD as scikit-learn's ``MLPClassifier`` does it, ``(model, history)``:
+    its L2 penalty ``alpha / (2 n_b) ||W||^2`` on a batch of ``n_b`` is a weight decay ``alpha / n_b``."""
     streams = study.seed_streams(seed)
     model = mlp(arch, streams["weights"])
-    optimizer = SGD(model.parameters(), lr, weight_decay=alpha)
+    optimizer = SGD(model.parameters(), lr, momentum=momentum, weight_decay=alpha / min(batch_size, len(X)))
     with np.errstate(over="ignore", invalid="ignore"):  # a too large step overflows; fit reports it
         history = fit(model, X, y, loss=SoftmaxCrossEntropy(), optimizer=optimizer, epochs=epochs,
                       batch_size=batch_size, validation_data=(X_val, y_val), rng=streams["order"],
                       callbacks=[StopAfter(updates)] if updates else [], verbose=0)  # fmt: skip
-    steps = np.asarray(history.step_loss[: updates or None], dtype=np.float32)
-    return study.record(history, arrays={"step_loss": steps, **(model.state_dict() if keep else {})})
+    return model, history
+
+
+def fit_and_score(params: dict, X_train, y_train, X_val, y_val) -> dict:
+    """A.1, A.3, A.4 (``grid_search``'s function): one candidate on one fold, scored by its accuracy
+    on the held-out fold (NaN if it diverged)."""
+    _, history = train(**params, X=X_train, y=y_train, X_val=X_val, y_val=y_val)
+    score = math.nan if history.diverged else history.history["val_accuracy"][-1]
+    return study.record(history, score=score, arrays={"step_loss": np.asarray(history.step_loss, np.float32)})
+
+
+def train_one(n_train, n_val, data_seed, **params) -> dict:
+    """A.5 and Part B: one network on ``n_train`` images, validated on ``n_val``; its weights."""
+    data = study.load_data("raw", n_train, n_val, data_seed)
+    model, history = train(**params, X=data.X_train, y=data.y_train, X_val=data.X_val, y_val=data.y_val)
+    return study.record(history, arrays=model.state_dict())
 
 
 def key(t: dict) -> str:
-    """A readable run name plus the hash of the task: the same task in two stages runs once."""
+    """A readable run name plus the hash of the task (a changed setting gets a new file)."""
     name = "-".join(map(str, t["arch"])) + f"_b{t['batch_size']}_lr{t['lr']:g}_n{t['n_train']}"
-    name += f"_fold{t['fold']}" if t["fold"] is not None else f"_u{t['updates']}_seed{t['seed']}"
-    return f"{name}-{task_key(t)[-10:]}"
+    return f"{name}_u{t['updates']}_seed{t['seed']}-{task_key(t)[-10:]}"
 
 
 # ---- the study --------------------------------------------------------------------------------------
 def choose(st: study.Study, results: dict, stage: str, base: dict, name: str, values: list) -> Any:
-    """A.1, A.3, A.4: each value of one setting (the others as in ``base``) trained on the same
-    folds; the best mean held-out accuracy wins. A diverged run scores NaN (ranked last)."""
+    """A.1, A.3, A.4: ``grid_search`` over one setting, the others as in ``base``, on the same folds
+    (one folder for the three: a candidate met in an earlier stage is not trained again)."""
     study.log(f"{stage}: {name} in {values}, {base['folds']}-fold cross-validation")
-    tasks = [[{**base, name: v, "fold": k, "seed": k} for k in range(base["folds"])] for v in values]
-    done = st.train(train_one, {key(t): t for ts in tasks for t in ts})
-    runs = [[done[key(t)] for t in ts] for ts in tasks]
-    S = np.array([[np.nan if r["diverged"] else r["history"]["val_accuracy"][-1] for r in rs] for rs in runs])
-    mean = np.where(np.isnan(S.mean(axis=1)), -np.inf, S.mean(axis=1))
-    cv = {f"split{k}_test_score": S[:, k] for k in range(len(S[0]))} | {"params": [{name: v} for v in values]}
-    cv["rank_test_score"] = 1 + (mean > mean[:, None]).sum(axis=1)
-    cv["mean_fit_time"] = [np.mean([sum(r["epoch_time"]) for r in rs]) for rs in runs]
+    data = study.load_data("raw", base["n_train"], base["n_val"], base["data_seed"])
+    folds = StratifiedKFold(base["folds"], shuffle=True, rng=base["data_seed"])
+    grid = {k: [v] for k, v in base.items() if k not in ("n_train", "n_val", "data_seed", "folds")}
+    search = grid_search(fit_and_score, grid | {name: values}, data.X_train, data.y_train, folds,
+                         out_dir=st.out / "runs" / "cv", executor=st.executor, progress=True)  # fmt: skip
+    runs = search.fold_results  # [candidate][fold]: the run records
     steps = {str(v): rs[0]["arrays"]["step_loss"] for v, rs in zip(values, runs, strict=True)}
     st.save_arrays(f"{stage}_steps", steps)  # fold 0's loss of every update, for A.3's figure
     slim = [[{k: x for k, x in r.items() if k != "arrays"} for r in rs] for rs in runs]
-    results[stage] = {"name": name, "values": values, "cv": cv, "runs": slim}
-    return values[int(np.argmax(mean))]
+    results[stage] = {"name": name, "values": values, "cv": search.to_dict()["cv_results_"], "runs": slim}
+    return search.best_params_[name]
 
 
 def run(st: study.Study, s: dict) -> dict:
-    base = {k: s[k] for k in ("lr", "alpha", "batch_size", "epochs", "n_val", "folds")}
-    base |= {"n_train": s["n_small"], "data_seed": st.args.data_seed, "arch": None}
+    base = {k: s[k] for k in ("lr", "momentum", "alpha", "batch_size", "epochs", "n_val", "folds")}
+    base |= {"n_train": s["n_small"], "data_seed": st.args.data_seed, "arch": None, "seed": s["seeds"][0]}
     results: dict[str, Any] = {}
     base["arch"] = choose(st, results, "a1", base, "arch", s["archs"])
     base["batch_size"] = choose(st, results, "a3", base, "batch_size", s["batch_sizes"])
@@ -133,19 +132,19 @@ def run(st: study.Study, s: dict) -> dict:
     # A.5, Part B: every size makes A.5's u updates (and `longer` x u): Part B's 500-image network is A.5's
     u, part_b = s["epochs"] * n_batches(s["n_small"], base["batch_size"]), s["part"] == "all"
     sizes, budgets = (s["sizes"], [u, s["longer"] * u]) if part_b else ([s["n_small"]], [u])
-    tasks = {(b, n, sd): {**base, "n_train": n, "seed": sd, "fold": None, "updates": b, "keep": True,
-                          "epochs": math.ceil(b / n_batches(n, base["batch_size"]))}
+    steps = {n: n_batches(n, base["batch_size"]) for n in sizes}  # updates per epoch
+    net = {k: base[k] for k in ("arch", "lr", "momentum", "alpha", "batch_size", "n_val", "data_seed")}
+    tasks = {(b, n, sd): {**net, "n_train": n, "seed": sd, "updates": b, "epochs": math.ceil(b / steps[n])}
              for b in budgets for n in sizes for sd in s["seeds"]}  # fmt: skip
     study.log(f"A.5{' and Part B' if part_b else ''}: {len(tasks)} trainings, {budgets} updates")
     done = st.train(train_one, {key(t): t for t in tasks.values()})
     runs = {k: done[key(t)] for k, t in tasks.items()}
     results["choice"] = {k: base[k] for k in ("arch", "batch_size", "lr")} | {"updates": u}
     results["a5"] = [runs[u, s["n_small"], sd]["history"] for sd in s["seeds"]]
-    results["final"] = {"sizes": sizes, "budgets": budgets, "part_b": part_b}
-    for what in ("epochs", "train_error"):
-        results["final"][what] = [[[len(runs[b, n, sd]["history"]["loss"]) - 1 if what == "epochs" else
-                                    1 - runs[b, n, sd]["history"]["accuracy"][-1] for sd in s["seeds"]]
-                                   for n in sizes] for b in budgets]  # fmt: skip
+    results["final"] = {"sizes": sizes, "budgets": budgets, "part_b": part_b,
+                        "epochs": [[b / steps[n] for n in sizes] for b in budgets],
+                        "train_error": [[[1 - runs[b, n, sd]["history"]["accuracy"][-1] for sd in s["seeds"]]
+                                         for n in sizes] for b in budgets]}  # fmt: skip
     return on_test_set(st, s, results, runs)
 
 
@@ -153,13 +152,12 @@ def on_test_set(st: study.Study, s: dict, results: dict, runs: dict) -> dict:
     """The one place the official test images are used, once every choice was made on held-out
     folds: each final network (A.5, Part B) and the SVM, scored once."""
     final, seed, arch, pred = results["final"], s["seeds"][0], results["choice"]["arch"], {}
-    for n in final["sizes"]:  # each size has its own pixel statistics; images and labels are the same
-        X, y, images = study.test_set(study.load_data("standardise", n, s["n_val"], st.args.data_seed))
-        for (b, n_, sd), r in runs.items():
-            if n_ == n:
-                model = mlp(arch, study.seed_streams(sd)["weights"])
-                model.load_state_dict({k: v for k, v in r["arrays"].items() if k != "step_loss"})
-                pred[b, n, sd] = predict(model, X, labels=True)
+    data = study.load_data("raw", s["n_small"], s["n_val"], st.args.data_seed)  # pixels in [0, 1]
+    X, y, images = study.test_set(data)
+    for (b, n, sd), r in runs.items():
+        model = mlp(arch, study.seed_streams(sd)["weights"])
+        model.load_state_dict(r["arrays"])
+        pred[b, n, sd] = predict(model, X, labels=True)
     final["test_error"] = [[[float(np.mean(pred[b, n, sd] != y)) for sd in s["seeds"]]
                             for n in final["sizes"]] for b in final["budgets"]]  # fmt: skip
     results["test_accuracy"] = 1 - float(np.mean(final["test_error"][-1][-1]))
@@ -177,7 +175,7 @@ def on_test_set(st: study.Study, s: dict, results: dict, runs: dict) -> dict:
     st.save_arrays("b3", {k: w[:, : s["units"]] for k, w in W.items()})
     results["b3"] = {f"moved_{k}": np.mean(norm(w - W0, axis=0) / norm(W0, axis=0)) for k, w in W.items()}
     results["b3"] |= {f"smooth_{k}": neighbour_correlation(w) for k, w in W.items()}
-    results["svm"] = svm_baseline(s, st.args.data_seed)
+    results["svm"] = svm_baseline(s, data, X, y)
     return results
 
 
@@ -188,16 +186,14 @@ def neighbour_correlation(W: np.ndarray) -> float:
     return float(np.corrcoef(images[:, :-1].ravel(), images[:, 1:].ravel())[0, 1])
 
 
-def svm_baseline(s: dict, data_seed: int) -> dict:
-    """scikit-learn's RBF-kernel SVM on Part A's images, raw pixels in [0, 1] (the scale gamma suits)."""
+def svm_baseline(s: dict, data: study.Data, X_test: np.ndarray, y_test: np.ndarray) -> dict:
+    """scikit-learn's RBF-kernel SVM on Part A's images (pixels in [0, 1], the scale gamma suits)."""
     try:
         from sklearn.svm import SVC
     except ImportError:
         return {"skipped": "scikit-learn is not installed (pip install 'minidl[baselines]')"}
-    data = study.load_data("raw", s["n_small"], s["n_val"], data_seed)
     X, y = data.X_train, data.y_train
     svm = SVC(kernel="rbf", **s["svm"]).fit(X, y)
-    X_test, y_test, _ = study.test_set(data)
     sq = (X * X).sum(axis=1)
     D2 = sq[:, None] + sq[None, :] - 2 * X @ X.T  # squared distances between the training images
     return {"train_error": float(np.mean(svm.predict(X) != y)), "n_support": int(svm.n_support_.sum()),
@@ -303,8 +299,8 @@ def stage_figure(m: dict, stage: str, xlabel: str, title: str, rows: int = 1, ti
 
 def figures(m: dict, out) -> None:
     s, c, a5, chosen = m["settings"], m["choice"], m["a5"], m["a1"]["chosen"]
-    title = f"A.1. Architecture by cross-validation on {s['n_small']} images; A.2. the lab's recipe: "
-    title += f"SGD step {s['lr']:g}, alpha {s['alpha']:g}, batch {s['batch_size']}"
+    title = f"A.1. Architecture by cross-validation on {s['n_small']} images; A.2. the lab's recipe: SGD "
+    title += f"step {s['lr']:g}, momentum {s['momentum']:g}, alpha {s['alpha']:g}, batch {s['batch_size']}"
     ticks = [f"{r['label']}\n{r['params']}" for r in m["a1"]["rows"]]
     fig, ax = stage_figure(m, "a1", "hidden layer sizes, number of weights and biases", title, ticks=ticks)
     mark(ax[2], m["a2"]["epoch"], f"epoch {m['a2']['epoch']}: {chosen} at its best")
@@ -396,11 +392,11 @@ def names(rows: list, test) -> str:
 
 
 def report(m: dict) -> dict:
-    s, f, F, a3, a4 = m["settings"], m["final"], m["settings"]["folds"], m["a3"]["rows"], m["a4"]["rows"]
+    s, f, F, a3 = m["settings"], m["final"], m["settings"]["folds"], m["a3"]["rows"]
     largest = f"all {f['sizes'][-1]} training images, {f['budgets'][-1]} updates" if f["part_b"] else "A.5"
     v = {f"{g}_{k}": study.fmt(x) for g, d in m.items() if isinstance(d, dict)  # each number: $<group>_<name>
          for k, x in d.items() if isinstance(x, (int, float, str))}  # fmt: skip
-    v |= {k: s[k] for k in ("n_small", "folds", "lr", "alpha", "epochs", "batch_size", "n_val")}
+    v |= {k: s[k] for k in ("n_small", "folds", "lr", "momentum", "alpha", "epochs", "batch_size", "n_val")}
     v |= {"quick": " (QUICK smoke run: tiny data, few epochs; the numbers mean nothing)" * m["quick"],
           "minutes": f"{m['seconds'] / 60:.1f}", "test_accuracy": f"{m['test_accuracy']:.4f}",
           "final_model": f"the network trained on {largest} (mean over {len(s['seeds'])} seeds)",
@@ -410,17 +406,16 @@ def report(m: dict) -> dict:
           "a3_table": cv_table(m["a3"], updates_per_epoch="steps", epochs_to_target="epochs_to_target",
                                updates_to_it="updates_to_target", seconds_to_it="seconds_to_target",
                                final_train_loss="final_loss", fit_s="seconds"),
-          "a4_table": cv_table(m["a4"], final_train_loss="final_loss"), "target_loss": s["target_loss"],
+          "a4_table": cv_table(m["a4"], final_train_loss="final_loss", why_it_ended="stop_reason"),
+          "target_loss": s["target_loss"],
           **{f"{k}_text": chosen_text(m[k], F) for k in ("a1", "a3", "a4")},
-          "a3_diverged": names(a3, lambda r: r["diverged"]),
-          "a3_slow": names(a3, lambda r: not (r["epochs_to_target"] or r["diverged"])),
-          "a4_diverged": names(a4, lambda r: r["diverged"]),
-          "a4_collapsed": names(a4, lambda r: r["mean"] <= 0.2),
-          "a4_reason": next((r["stop_reason"] for r in a4 if r["stop_reason"]), "none"),
+          **{f"{k}_diverged": names(m[k]["rows"], lambda r: r["diverged"]) for k in ("a3", "a4")},
+          **{f"{k}_collapsed": names(m[k]["rows"], lambda r: r["mean"] <= 0.2) for k in ("a3", "a4")},
+          "a3_slow": names(a3, lambda r: not (r["epochs_to_target"] or r["diverged"] or r["mean"] <= 0.2)),
           **{f"a5_{e}": study.pm(m["a5"][f"{e}_error"]) for e in ("train", "test")}}  # fmt: skip
     if not f["part_b"]:
         return v | {"part_b": "Part B was not run (`--part A`)."}
-    rows = [[u, n, f["epochs"][b][j][0], *(study.pm(f[f"{e}_error"][b][j]) for e in ("train", "test")),
+    rows = [[u, n, f"{f['epochs'][b][j]:g}", *(study.pm(f[f"{e}_error"][b][j]) for e in ("train", "test")),
              f"{np.mean(f['test_error'][b][j]) - np.mean(f['train_error'][b][j]):+.4f}"]
             for b, u in enumerate(f["budgets"]) for j, n in enumerate(f["sizes"])]  # fmt: skip
     head = ["updates", "training images", "epochs", "train error", "test error", "gap"]
