@@ -11,6 +11,7 @@ images (B.1-B.3), training-set size against test error, and an RBF-kernel SVM be
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -33,7 +34,7 @@ FULL = {
     "batch_size": 200,  # scikit-learn's default, min(200, n), until A.3 chooses
     "batch_sizes": [1, 10, 50, 200, 500], "target_loss": 0.3,  # A.3 (500: full batch); epochs to loss 0.3
     "lrs": [0.0004, 0.004, 0.04, 0.1, 0.4, 4.0],  # A.4
-    "seeds": [0, 1, 2], "n_val": 1000,  # A.5 and Part B: seeds, validation images of the curves
+    "seeds": [0, 1, 2], "n_val": 500,  # A.5 and Part B: seeds, validation images of the curves
     "sizes": [500, 2000, 20000, 50000], "b_size": 20000,  # Part B: the first size is A.5's; B.1-B.3
     "longer": 10,  # Part B's second budget: this many times A.5's number of updates
     "units": 10, "svm": {"C": 10.0, "gamma": 0.01},  # B.3: first-layer units drawn; the SVM
@@ -55,7 +56,7 @@ def apply_arguments(settings: dict, args) -> dict:
 def mlp(arch: list[int], rng: np.random.Generator) -> Sequential:
     """``Dense -> ReLU`` per hidden layer, then ``Dense(.., 10)`` giving the logits."""
     n = [784, *arch]
-    hidden = [layer for i in range(len(arch)) for layer in (Dense(n[i], n[i + 1], rng=rng), ReLU())]
+    hidden = [layer for a, b in pairwise(n) for layer in (Dense(a, b, rng=rng), ReLU())]
     return Sequential([*hidden, Dense(n[-1], 10, rng=rng)])
 
 
@@ -220,6 +221,7 @@ def cv_metrics(stage: dict, s: dict) -> dict:
         finished = [r["history"]["loss"][-1] for r in runs if not r["diverged"]]
         hit = np.flatnonzero(np.asarray(curves["loss"][0][1:]) <= s["target_loss"])
         e = int(hit[0]) + 1 if hit.size else None
+        params = sum((a + 1) * b for a, b in pairwise([784, *value, 10])) if stage["name"] == "arch" else None
         rows.append({"value": value, "label": label(stage["name"], value, s["n_small"]), "curves": curves,
                      "scores": S[c].tolist(), "mean": S[c].mean(), "rank": int(cv["rank_test_score"][c]),
                      "diff": diff.mean(), "diff_std": diff.std(), "worse": int((diff > 0).sum()),
@@ -228,8 +230,7 @@ def cv_metrics(stage: dict, s: dict) -> dict:
                      "steps": steps, "final_loss": np.mean(finished) if finished else None,
                      "epochs_to_target": e, "updates_to_target": e and e * steps,
                      "seconds_to_target": e and curves["seconds"][0][e], "seconds": cv["mean_fit_time"][c],
-                     "params": stage["name"] == "arch" and mlp(value, np.random.default_rng()).n_parameters(),
-                     })  # fmt: skip
+                     "params": params})  # fmt: skip
     return {"name": stage["name"], "best": best, "chosen": rows[best]["label"], "rows": rows}
 
 
@@ -292,7 +293,8 @@ def stage_figure(m: dict, stage: str, xlabel: str, title: str, rows: int = 1, ti
     ax[1].set_ylim(top=5 * max(r["curves"]["loss"][0][0] for r in cands))  # a diverging run leaves at the top
     for a in ax[:3]:
         a.grid(alpha=0.3)
-    narrow(ax[0]), narrow(ax[2])
+    narrow(ax[0])
+    narrow(ax[2])
     fig.suptitle(f"{title}; mean (line) ± std (band) over {F} folds")
     return fig, ax
 
@@ -331,7 +333,7 @@ def figures(m: dict, out) -> None:
     title = f"A.5. The final {s['n_small']}-image network {net}; validation: {s['n_val']} images"
     fig = plots.learning_curves_grid(a5["histories"], title=title)
     for a in fig.axes:
-        mark(a, a5["fit_epoch"], f"epoch {a5['fit_epoch']}")
+        mark(a, a5["peak_epoch"], f"epoch {a5['peak_epoch']}: validation accuracy at its best")
     narrow(fig.axes[1])
     plots.save_figure(fig, out / "a5_final.png")
     if m["final"]["part_b"]:
@@ -393,13 +395,13 @@ def names(rows: list, test) -> str:
 
 def report(m: dict) -> dict:
     s, f, F, a3 = m["settings"], m["final"], m["settings"]["folds"], m["a3"]["rows"]
-    largest = f"all {f['sizes'][-1]} training images, {f['budgets'][-1]} updates" if f["part_b"] else "A.5"
+    final = f"the network trained on all {f['sizes'][-1]} training images for {f['budgets'][-1]} updates"
     v = {f"{g}_{k}": study.fmt(x) for g, d in m.items() if isinstance(d, dict)  # each number: $<group>_<name>
          for k, x in d.items() if isinstance(x, (int, float, str))}  # fmt: skip
     v |= {k: s[k] for k in ("n_small", "folds", "lr", "momentum", "alpha", "epochs", "batch_size", "n_val")}
     v |= {"quick": " (QUICK smoke run: tiny data, few epochs; the numbers mean nothing)" * m["quick"],
           "minutes": f"{m['seconds'] / 60:.1f}", "test_accuracy": f"{m['test_accuracy']:.4f}",
-          "final_model": f"the network trained on {largest} (mean over {len(s['seeds'])} seeds)",
+          "final_model": f"{final if f['part_b'] else 'the A.5 network'} (mean over {len(s['seeds'])} seeds)",
           "n_fit": s["n_small"] - s["n_small"] // F, "point": f"{100 * F / s['n_small']:.1f}",
           "arch": m["a1"]["chosen"], "batch": m["a3"]["chosen"], "rate": m["a4"]["chosen"],
           "seeds": len(s["seeds"]), "a1_table": cv_table(m["a1"], parameters="params", fit_s="seconds"),
@@ -421,7 +423,7 @@ def report(m: dict) -> dict:
     head = ["updates", "training images", "epochs", "train error", "test error", "gap"]
     j, svm, gamma = f["sizes"].index(s["b_size"]), m["svm"], s["svm"]["gamma"]
     v |= {"size_table": study.md_table(head, rows), "b_size": s["b_size"], "u": f["budgets"][0],
-          "long_u": f["budgets"][-1], "svm_C": s["svm"]["C"], "svm_gamma": gamma,
+          "long_u": f["budgets"][-1], "svm_C": f"{s['svm']['C']:g}", "svm_gamma": f"{gamma:g}",
           **{f"b1_{e}": study.pm(f[f"{e}_error"][0][j]) for e in ("train", "test")}}  # fmt: skip
     if "skipped" in svm:
         v |= dict(svm_train_error="-", svm_test_error="-", svm_text=f"**SVM skipped**: {svm['skipped']}.")
