@@ -260,7 +260,8 @@ def narrow(ax) -> None:
 
 def mark(ax, x: float, text: str) -> None:
     ax.axvline(x, color="0.3", ls=":", lw=1.2)
-    ax.text(x, 0.03, f" {text}", transform=ax.get_xaxis_transform(), fontsize=8, color="0.3")
+    side = "right" if x > np.mean(ax.get_xlim()) else "left"  # the text goes where there is room
+    ax.text(x, 0.03, f" {text} ", ha=side, transform=ax.get_xaxis_transform(), fontsize=8, color="0.3")
 
 
 def curves(ax, stage: dict, key: str, ylabel: str, title: str, x: str | None = None) -> None:
