@@ -1,8 +1,9 @@
-"""Atomic file writes: readers see the old file or the new one, whole, never half of one.
+"""Result files: atomic writes, strict JSON and Markdown tables.
 
-The data goes to a temporary file in the target's folder (same file system, so the final rename
-is atomic), is flushed and fsynced, and only then renamed over the target with ``os.replace``.
-On any error, Ctrl-C included, the temporary file is removed and the target is left as it was.
+Atomic: readers see the old file or the new one, whole, never half of one. The data goes to a
+temporary file in the target's folder (same file system, so the final rename is atomic), is
+flushed and fsynced, and only then renamed over the target with ``os.replace``. On any error,
+Ctrl-C included, the temporary file is removed and the target is left as it was.
 """
 
 from __future__ import annotations
@@ -76,3 +77,25 @@ def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
     """Write ``obj`` as strict JSON (``to_json``) to ``path`` atomically; serialised first, so a
     bad object writes nothing."""
     write_text_atomic(path, to_json(obj))
+
+
+def markdown_table(header: list[str], rows: list[list[Any]], digits: int = 4) -> str:
+    """A Markdown table; floats are written with ``digits`` decimals, None as a dash.
+
+    >>> print(markdown_table(["lr", "loss"], [[0.1, 0.34567], [0.01, None]], digits=2))
+    | lr | loss |
+    |---|---|
+    | 0.10 | 0.35 |
+    | 0.01 | - |
+    """
+
+    def cell(value: Any) -> str:
+        if value is None:
+            return "-"
+        if isinstance(value, (float, np.floating)) and math.isfinite(value):
+            return f"{value:.{digits}f}"
+        return str(value)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)

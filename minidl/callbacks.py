@@ -31,6 +31,7 @@ from typing import TextIO
 import numpy as np
 
 from minidl._io import write_text_atomic
+from minidl._progress import StatusLine, is_live
 from minidl.model import load_npz
 
 
@@ -423,7 +424,7 @@ def _format_logs(logs: dict) -> str:
 
 
 class ProgressBar(Callback):
-    """Training progress on stderr.
+    """Training progress on stderr, through the shared progress line (``minidl._progress``).
 
     ``mode=1`` (live): one line redrawn in place with ``\\r``, at most ten times a second, with a
     bar, the running loss and an ETA that ignores the slow first batch; each finished epoch then
@@ -431,21 +432,9 @@ class ProgressBar(Callback):
     for logs and pipes. ``fit(verbose=None)`` picks 1 on a terminal or in Jupyter, else 2.
     """
 
-    def __init__(
-        self,
-        mode: int = 2,
-        epochs: int | None = None,
-        stream: TextIO | None = None,
-        min_interval: float = 0.1,
-    ) -> None:
+    def __init__(self, mode: int = 2, epochs: int | None = None, stream: TextIO | None = None) -> None:
         self.mode, self.epochs = mode, epochs
-        self.stream = stream if stream is not None else sys.stderr
-        self.min_interval = min_interval
-        self._live = False  # a live line is on screen without its newline yet
-
-    def _write(self, text: str) -> None:
-        self.stream.write(text)
-        self.stream.flush()
+        self.out = StatusLine(stream, live=mode == 1)
 
     def _epoch_label(self, epoch: int) -> str:
         width = len(str(self.epochs)) if self.epochs else 1
@@ -453,61 +442,44 @@ class ProgressBar(Callback):
         return f"epoch {epoch:>{width}}{total}"
 
     def on_train_begin(self, logs: dict) -> None:
-        self._write(f"{self._epoch_label(0)}  {_format_logs(logs)}  (before training)\n")
+        self.out.line(f"{self._epoch_label(0)}  {_format_logs(logs)}  (before training)")
 
     def on_epoch_begin(self, epoch: int) -> None:
         self._t0 = time.perf_counter()
         self._t_first = None
-        self._last_draw = 0.0
         self._running = 0.0
 
     def on_batch_end(self, step: int, logs: dict) -> None:
-        if self.mode != 1:
+        if not self.out.live:
             return
         now = time.perf_counter()
         self._running += (logs["loss"] - self._running) / (step + 1)
         if step == 0:
             self._t_first = now  # the first batch is slow (warm-up); time the rest
-        n = logs["n_batches"]
-        if now - self._last_draw < self.min_interval and step + 1 < n:
+        n, done = logs["n_batches"], step + 1
+        if not self.out.due(force=done == n):
             return
-        self._last_draw = now
-        done = step + 1
-        eta = ""
-        if step > 0:
-            per_batch = (now - self._t_first) / step
-            eta = f"  ETA {per_batch * (n - done):.0f}s"
+        eta = f"  ETA {(now - self._t_first) / step * (n - done):.0f}s" if step > 0 else ""
         filled = int(20 * done / n)
         bar = "=" * filled + (">" if filled < 20 else "") + "." * max(0, 19 - filled)
-        self._write(
-            f"\r{self._epoch_label(logs['epoch'])} [{bar}] {done}/{n}  loss {self._running:.4f}{eta}   "
+        self.out.update(
+            f"{self._epoch_label(logs['epoch'])} [{bar}] {done}/{n}  loss {self._running:.4f}{eta}"
         )
-        self._live = True
 
     def on_epoch_end(self, epoch: int, logs: dict) -> None:
         seconds = time.perf_counter() - self._t0
-        line = f"{self._epoch_label(epoch)}  {seconds:.1f}s  {_format_logs(logs)}"
-        self._write(("\r" + line + " " * 20 + "\n") if self.mode == 1 else line + "\n")
-        self._live = False
+        self.out.line(f"{self._epoch_label(epoch)}  {seconds:.1f}s  {_format_logs(logs)}")
 
     def on_train_end(self, logs: dict) -> None:
+        self.out.close()  # stopped mid-epoch (divergence, Ctrl-C): keep the live line, end it
         reason = self.history.stop_reason if self.history is not None else None
-        if self._live:  # stopped mid-epoch (divergence, Ctrl-C): end the live line first
-            self._write("\n")
-            self._live = False
         if reason:
-            self._write(f"stopped: {reason}\n")
+            self.out.line(f"stopped: {reason}")
 
 
 def default_verbosity(stream: TextIO | None = None) -> int:
     """1 (live line) on a terminal or in Jupyter, 2 (a line per epoch) otherwise."""
-    stream = stream if stream is not None else sys.stderr
-    in_jupyter = "ipykernel" in sys.modules
-    try:
-        tty = stream.isatty()
-    except (AttributeError, ValueError):
-        tty = False
-    return 1 if (tty or in_jupyter) else 2
+    return 1 if is_live(stream if stream is not None else sys.stderr) else 2
 
 
 class ExponentialDecay(Callback):

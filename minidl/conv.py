@@ -246,7 +246,7 @@ class Conv2D(Layer):
         Y += self.b.value[:, None]  # (1)
         return np.ascontiguousarray(Y.reshape(C_out, N, H_out, W_out).transpose(1, 0, 2, 3))  # to NCHW
 
-    def backward(self, G: np.ndarray) -> np.ndarray | None:
+    def backward(self, G: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
         """Gradients of the convolution, derived through its im2col matrix form.
 
         Forward (1): ``Y[n, o, y, x] = sum_{c,i,j} W[o, c, i, j] Xp[n, c, S*y + i, S*x + j] + b[o]``,
@@ -280,7 +280,7 @@ class Conv2D(Layer):
         Intuition: the same filter is applied at every position of every image, so its gradient
         (and the bias's) adds up over the batch *and* over positions; a pixel fed up to KH*KW
         outputs, so its gradient collects from all of them.
-        ``dX`` is skipped (returns None) when ``input_grad`` is False.
+        ``dX`` is skipped (returns None) with ``input_grad=False``.
         """
         cols = self._cached(self._cols)
         C_out = self.c_out
@@ -288,7 +288,7 @@ class Conv2D(Layer):
         G_mat = G.transpose(1, 0, 2, 3).reshape(C_out, -1).astype(self.dtype, copy=False)
         np.matmul(G_mat, cols.T, out=self.W.grad.reshape(C_out, -1))  # (2)
         np.sum(G_mat, axis=1, out=self.b.grad)  # (3)
-        if not self.input_grad:
+        if not input_grad:
             return None
         dcols = self.W.value.reshape(C_out, -1).T @ G_mat  # (4) (C*KH*KW, N*H_out*W_out)
         return col2im(dcols, self._X_shape, self.kernel_size, self.stride, self.padding)  # (4), (5)
@@ -373,7 +373,7 @@ class MaxPool2D(Layer):
         self._X, self._Y = X, Y  # cached by reference (layers never modify their inputs)
         return Y
 
-    def backward(self, G: np.ndarray) -> np.ndarray:
+    def backward(self, G: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
         """Route each window's gradient to the element that was its maximum.
 
         Forward (1): ``Y[n, c, y, x] = max_{i,j} X[n, c, S_h*y + i, S_w*x + j]``.
@@ -400,6 +400,8 @@ class MaxPool2D(Layer):
         signal took, through the winner of each window.
         """
         X, Y = self._cached(self._X), self._Y
+        if not input_grad:
+            return None  # no parameters: dX is all there is to compute
         dX = np.zeros(X.shape, dtype=np.result_type(X.dtype, G.dtype))
         overlapping = any(s < p for s, p in zip(self.stride, self.pool_size, strict=True))
         unclaimed = np.ones(Y.shape, dtype=bool)  # windows whose arg-max is not found yet

@@ -2,8 +2,10 @@
 
 Batch, mini-batch and stochastic gradient descent differ only in how many examples each update
 averages over: ``batch_size=None`` is the whole set (batch GD, one update per epoch),
-``batch_size=1`` is one example (stochastic GD), anything between is mini-batch GD. Every epoch
-draws a fresh random order of the examples.
+``batch_size=1`` is one example (stochastic GD), anything between is mini-batch GD. With
+mini-batches every epoch draws a fresh random order of the examples; a full batch is the data
+itself, in its own order (the mean gradient over all examples does not depend on their order),
+and draws nothing from ``rng``.
 """
 
 from __future__ import annotations
@@ -14,8 +16,6 @@ import numpy as np
 
 from minidl._rng import RngLike, as_generator
 
-GATHER_ROWS = 1024  # examples copied per gather: a few MB, still in cache when its batches are used
-
 
 def batches(
     X: np.ndarray,
@@ -23,15 +23,11 @@ def batches(
     batch_size: int | None = None,
     rng: RngLike = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Yield ``(X_batch, y_batch)`` pairs covering every example once, in a random order.
+    """Yield ``(X_batch, y_batch)`` pairs covering every example once.
 
-    With ``batch_size=None`` (or ``>= len(X)``) a single batch is the data itself, not a copy.
-    Otherwise the examples are copied in the shuffled order about ``GATHER_ROWS`` at a time (a
-    whole number of batches), and each batch is a slice (a view) of such a copy. Why in pieces:
-    a per-batch fancy index costs a few microseconds of overhead every step, while one copy of the
-    whole shuffled epoch doubles the memory of the data and is cold in cache by the time its
-    batches are used. Each piece is a fresh array, so batches stay valid after the loop moves on.
-    The last batch may be smaller.
+    With ``batch_size=None`` (or ``>= len(X)``) the single batch is the data itself, not a copy,
+    and ``rng`` is not used. Otherwise ``rng`` draws a random order of the examples and each
+    batch is a copy of the next ``batch_size`` rows in that order; the last batch may be smaller.
 
     >>> X, y = np.arange(10).reshape(5, 2), np.arange(5)
     >>> [len(yb) for _, yb in batches(X, y, 2, rng=0)]
@@ -46,12 +42,9 @@ def batches(
     if batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer or None, got {batch_size}")
     order = as_generator(rng).permutation(n)
-    piece = batch_size * max(1, GATHER_ROWS // batch_size)
-    for first in range(0, n, piece):
-        rows = order[first : first + piece]
-        Xs, ys = np.take(X, rows, axis=0), np.take(y, rows, axis=0)  # one gather, several batches
-        for start in range(0, len(rows), batch_size):
-            yield Xs[start : start + batch_size], ys[start : start + batch_size]
+    for start in range(0, n, batch_size):
+        rows = order[start : start + batch_size]
+        yield X[rows], y[rows]
 
 
 def n_batches(n: int, batch_size: int | None) -> int:

@@ -755,3 +755,40 @@ def feature_maps(
         fig.suptitle(title)
     _save(fig, path)
     return fig
+
+
+def epoch_curves(
+    history: Mapping[str, Sequence[float]],
+    path: PathLike,
+    title: str,
+    marks: Mapping[str, int] | None = None,
+    lr_reductions: Sequence[int] = (),
+) -> None:
+    """Loss and accuracy per epoch of one training, train and validation, side by side.
+
+    ``marks`` ({label: epoch}) are drawn as vertical lines with a star on the validation curve
+    (the best epoch, where training stopped...), ``lr_reductions`` as triangles along the top.
+    Epoch 0 (before training, loss near ln K) is left out: it would squash the rest. A panel
+    whose y axis does not start at 0 says so in its title.
+    """
+    fig = _new_figure(12.5, 5.0)
+    for ax, name in zip(fig.subplots(1, 2), ("loss", "accuracy"), strict=True):
+        for key, label, color in ((name, "train", "C0"), ("val_" + name, "validation", "C1")):
+            ax.plot(range(1, len(history[key])), history[key][1:], "o-", ms=3, color=color, label=label)
+        for (label, epoch), ls in zip((marks or {}).items(), ("--", ":", "-."), strict=False):
+            ax.axvline(epoch, color="k", ls=ls, lw=1.2, label=f"{label} (epoch {epoch})")
+            ax.plot(epoch, history["val_" + name][epoch], "*", ms=13, color="C1", mec="k", zorder=5)
+        if len(lr_reductions):
+            ax.plot(lr_reductions, [0.97] * len(lr_reductions), "v", color="C2", ms=8,
+                    transform=ax.get_xaxis_transform(), label="learning rate lowered")  # fmt: skip
+            low, high = ax.get_ylim()
+            ax.set_ylim(low, high + 0.08 * (high - low))
+        low, high = ax.get_ylim()
+        zoom = f" (y axis {low:.3g} to {high:.3g}, not from 0)" if low > 0 else ""
+        ax.set(xlabel="epoch", ylabel=name, title=f"{name.capitalize()} per epoch{zoom}")
+        ax.grid(alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    handles, labels = fig.axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize=9.5, frameon=False)
+    fig.suptitle(title)
+    _save(fig, path)

@@ -20,15 +20,15 @@ Where the runs happen
     By default, on a local ``ProcessPoolExecutor`` with one worker per core. Workers are
     started with "spawn" (a fresh interpreter), not "fork" or "forkserver": a forked child
     inherits the parent's BLAS library already loaded with its thread pool, and the forkserver
-    is started once per program with whatever environment it had then. With spawn, the
-    variables OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, MKL_NUM_THREADS (and friends) are set to 1
-    in ``os.environ`` while each worker is being started (``process_pool``), so every worker's
-    NumPy starts with one BLAS thread. Otherwise two workers on two cores would each start a
-    thread per core and fight over them, running slower than one. The parent's own NumPy is
-    already loaded and is not affected, and its environment is restored at once. Spawned
-    workers import ``fn`` by its module and name: in a notebook, put ``fn`` in a ``.py`` file
-    next to it. Starting a spawned worker costs a fraction of a second (it imports NumPy),
-    nothing next to a training run.
+    is started once per program with whatever environment it had then. A spawned worker reads
+    OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, MKL_NUM_THREADS (and friends) when its NumPy loads,
+    and ``process_pool`` sets them to 1 in ``os.environ`` just while it starts a worker, so
+    every worker's NumPy runs one BLAS thread. Otherwise two workers on two cores would each
+    start a thread per core and fight over them, running slower than one. The parent's own
+    NumPy is already loaded and is not affected, and its environment is restored at once.
+    Spawned workers import ``fn`` by its module and name: in a notebook, put ``fn`` in a
+    ``.py`` file next to it. Starting a spawned worker costs a fraction of a second (it
+    imports NumPy), nothing next to a training run.
 
     ``max_workers=1`` is one worker process, so results are bit-identical for every worker
     count (this process's BLAS may use several threads, which can change the last bits of a
@@ -68,11 +68,10 @@ import contextlib
 import hashlib
 import io
 import json
-import multiprocessing.context
+import multiprocessing
 import os
 import pickle
 import re
-import sys
 import threading
 import time
 import traceback
@@ -85,6 +84,7 @@ from typing import Any, Literal, TextIO
 import numpy as np
 
 from minidl._io import atomic_write, to_json, write_json_atomic
+from minidl._progress import StatusLine
 from minidl.model import load_npz
 
 __all__ = [
@@ -276,9 +276,8 @@ def one_blas_thread() -> Iterator[None]:
     """Set every ``BLAS_THREAD_VARS`` to 1 in ``os.environ`` for the block, then restore them.
 
     Only processes started inside the block see it: a BLAS library reads these variables once,
-    when it is loaded. Careful: a ``ProcessPoolExecutor`` with "spawn" starts its workers
-    lazily, at ``submit``, so creating one inside the block is not enough; ``process_pool``
-    handles that for you.
+    when it is loaded. (A pool of spawned workers starts them later, inside ``submit``; use
+    ``process_pool``, which sets them there.)
     """
     with _environ_lock:
         saved = {name: os.environ.get(name) for name in BLAS_THREAD_VARS}
@@ -293,91 +292,78 @@ def one_blas_thread() -> Iterator[None]:
                     os.environ[name] = value
 
 
-class _OneBlasThreadProcess(multiprocessing.context.SpawnProcess):
-    """A spawned process whose environment says "one BLAS thread" at the moment it starts."""
+class _OneBlasThreadPool(ProcessPoolExecutor):
+    """A ``ProcessPoolExecutor`` whose spawned workers each start with one BLAS thread.
 
-    @staticmethod
-    def _Popen(process_obj):  # the name multiprocessing calls
+    A spawn pool starts a worker when a task is submitted and no worker is idle, inside
+    ``submit``; the new process inherits ``os.environ`` as it is at that moment. So ``submit``
+    runs inside ``one_blas_thread()``. (Why not in the worker, before NumPy loads: the worker
+    imports NumPy while unpickling its first task or the caller's main module, before any
+    initializer runs; a thread limit set afterwards needs threadpoolctl, not a dependency here.)
+    """
+
+    def submit(self, fn, /, *args, **kwargs):
         with one_blas_thread():
-            return multiprocessing.context.SpawnProcess._Popen(process_obj)
-
-
-class _OneBlasThreadContext(multiprocessing.context.SpawnContext):
-    Process = _OneBlasThreadProcess
+            return super().submit(fn, *args, **kwargs)
 
 
 def process_pool(
-    max_workers: int | None = None, initializer: Callable[[], None] | None = None
+    max_workers: int | None = None,
+    initializer: Callable[..., None] | None = None,
+    initargs: tuple = (),
 ) -> ProcessPoolExecutor:
     """A local pool of spawned worker processes, each with one BLAS thread (``initializer``, a
-    top-level function, runs first in every worker, e.g. to set its signal handling).
+    top-level function, runs first in every worker with ``initargs``, e.g. to set its signal
+    handling).
 
     The pool ``run_sweep`` uses by default; make one yourself to share it between several
     sweeps (workers then keep what they cached, e.g. a loaded data set). The thread variables
-    are set only while each worker is being started, whenever that happens, and this process's
-    environment is left as it was. Shut it down yourself (``with process_pool() as pool:``).
+    are set only while a worker is being started, and this process's environment is left as it
+    was. Shut it down yourself (``with process_pool() as pool:``).
     """
-    return ProcessPoolExecutor(
-        max_workers or default_workers(), mp_context=_OneBlasThreadContext(), initializer=initializer
+    return _OneBlasThreadPool(
+        max_workers or default_workers(),
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=initializer,
+        initargs=initargs,
     )
 
 
 class _Progress:
-    """One status line per finished run on ``stream`` (redrawn in place on a terminal)."""
+    """One status line per finished run (``minidl._progress``: redrawn in place where watched)."""
 
     def __init__(self, total: int, resumed: int, enabled: bool, stream: TextIO | None = None):
-        self.stream = stream if stream is not None else sys.stderr
-        self.enabled = enabled
-        self.live = enabled and ("ipykernel" in sys.modules or _isatty(self.stream))
+        self.out = StatusLine(stream) if enabled else None
         self.total, self.resumed = total, resumed
         self.done, self.failed, self.ran = resumed, 0, 0
         self.start = time.perf_counter()
-        self.last_draw = 0.0
-        self.width = 0
 
     def message(self, text: str) -> None:
-        if self.enabled:
-            self._end_live_line()
-            self.stream.write(text + "\n")
-            self.stream.flush()
+        if self.out is not None:
+            self.out.close()
+            self.out.line(text)
 
     def update(self, key: str, ok: bool, seconds: float | None) -> None:
         self.done += 1
         self.ran += 1
         self.failed += not ok
-        if not self.enabled:
+        if self.out is None or (self.out.live and not self.out.due(force=self.done == self.total)):
             return
         elapsed = time.perf_counter() - self.start
         eta = elapsed / self.ran * (self.total - self.done)
         took = "" if seconds is None else f" in {seconds:.1f}s"
-        line = (
+        text = (
             f"[{self.done}/{self.total}] done ({self.resumed} resumed, {self.failed} failed) "
             f"{key} {'ok' if ok else 'FAILED'}{took}; elapsed {_hms(elapsed)}, ETA {_hms(eta)}"
         )
-        if not self.live:
-            self.stream.write(line + "\n")
-        elif self.done == self.total or time.perf_counter() - self.last_draw >= 0.1:
-            self.stream.write("\r" + line.ljust(self.width))
-            self.width = len(line)
-            self.last_draw = time.perf_counter()
-        self.stream.flush()
-
-    def _end_live_line(self) -> None:
-        if self.live and self.width:
-            self.stream.write("\n")
-            self.width = 0
+        if self.out.live:
+            self.out.update(text)
+        else:
+            self.out.line(text)
 
     def close(self) -> None:
-        if self.enabled:
-            self._end_live_line()
-            self.stream.flush()
-
-
-def _isatty(stream: TextIO) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
+        if self.out is not None:
+            self.out.close()
 
 
 def _hms(seconds: float) -> str:

@@ -22,7 +22,7 @@ from minidl._io import to_json
 from minidl._rng import RngLike, as_generator
 from minidl.callbacks import Callback, ProgressBar, TerminateOnNaN, default_verbosity
 from minidl.data import batches, check_inputs, n_batches
-from minidl.losses import Loss, SigmoidBinaryCrossEntropy
+from minidl.losses import Loss
 from minidl.model import Sequential
 from minidl.optim import Optimizer
 
@@ -193,10 +193,31 @@ def evaluate(
 def _scores(model: Sequential, X: np.ndarray, y: np.ndarray, loss: Loss, batch_size: int) -> dict[str, float]:
     out = _outputs(model, X, batch_size)
     result = {"loss": loss.forward(out, y)}
-    if np.issubdtype(np.asarray(y).dtype, np.integer):
-        if isinstance(loss, SigmoidBinaryCrossEntropy) or out.ndim == 2 and out.shape[1] > 1:
-            result["accuracy"] = float(np.mean(output_labels(out) == y))
+    labels = loss.labels(out)  # None when the loss is not a classifier's (MSE)
+    if labels is not None:
+        result["accuracy"] = float(np.mean(labels == y))
     return result
+
+
+class _RunningMean:
+    """Mean loss and accuracy over the batches of one epoch, weighted by batch size (Keras's way)."""
+
+    def __init__(self, loss: Loss) -> None:
+        self.loss, self.n, self.loss_sum, self.correct, self.classifies = loss, 0, 0.0, 0, True
+
+    def add(self, L: float, out: np.ndarray, yb: np.ndarray) -> None:
+        self.n += len(yb)
+        self.loss_sum += L * len(yb)
+        labels = self.loss.labels(out)
+        self.classifies = labels is not None
+        if self.classifies:
+            self.correct += int(np.count_nonzero(labels == yb))
+
+    def logs(self) -> dict[str, float]:
+        logs = {"loss": self.loss_sum / self.n}
+        if self.classifies:
+            logs["accuracy"] = self.correct / self.n
+        return logs
 
 
 def train_epoch(
@@ -209,14 +230,19 @@ def train_epoch(
     rng: np.random.Generator,
     on_batch_end=None,
 ) -> list[float]:
-    """One pass over the data in a fresh random order; returns each step's batch loss."""
+    """One pass over the data in a fresh random order; returns each step's batch loss.
+
+    ``on_batch_end(step, L, out, y_batch)``, if given, sees each batch's loss and outputs before
+    its update and returns True to stop (the update is then not applied).
+    """
     losses = []
     for step, (Xb, yb) in enumerate(batches(X, y, batch_size, rng)):
-        L = loss.forward(model.forward(Xb), yb)
+        out = model.forward(Xb)
+        L = loss.forward(out, yb)
         losses.append(L)
-        if on_batch_end is not None and on_batch_end(step, L):
+        if on_batch_end is not None and on_batch_end(step, L, out, yb):
             break  # asked to stop: do not apply an update computed from a bad loss
-        model.backward(loss.backward(), input_grad=False)
+        model.backward(loss.backward(), input_grad=False)  # the data needs no gradient
         optimizer.step()
     return losses
 
@@ -235,6 +261,7 @@ def fit(
     rng: RngLike = None,
     verbose: int | None = None,
     eval_batch_size: int = EVAL_BATCH_SIZE,
+    train_metrics: str = "exact",
 ) -> History:
     """Train ``model`` for up to ``epochs`` passes over ``(X, y)``; returns a ``History``.
 
@@ -250,6 +277,24 @@ def fit(
     measured after each epoch (it changes memory use and speed, the scores only by float rounding).
     The History is also ``model.history`` from the start (as in Keras): if a loss or a callback
     raises during an epoch, it still holds the epochs completed, and ``stop_reason`` names the error.
+
+    ``train_metrics`` says what ``loss`` and ``accuracy`` mean in the history:
+
+    * ``"exact"`` (default): the whole training set is scored again, in eval mode, with the
+      weights as they are at the end of each epoch (and before the first update). Learning
+      curves then show the model at that point. Cost: one forward pass over the data per epoch
+      on top of the training epoch. Measured on a 784-100-10 MLP on the 60000 images (one BLAS
+      thread): ``fit(epochs=1)`` took 1.8x the training epoch alone at batch 32 and 2.1x with
+      the full batch (an epoch of one update, so scoring weighs as much as training).
+    * ``"running"``: Keras's meaning, the mean of the epoch's batch losses (and accuracies),
+      weighted by batch size, at no extra cost. Each batch was scored just before its own update,
+      in training mode (Dropout on), so the value mixes the weights of the whole epoch: it lags
+      the end-of-epoch model by about half an epoch (a whole one with the full batch), and sits
+      above the exact loss while the loss is falling. Only entry 0 (before any update) is still
+      measured exactly, once: ``fit(epochs=1)`` then took 1.4x and 1.8x the epoch (that one
+      measurement and the check of the inputs), and each further epoch costs nothing extra.
+
+    Validation metrics are always exact.
     """
     X, y = check_inputs(X, y)
     if validation_data is not None:
@@ -274,11 +319,19 @@ def fit(
         raise ValueError(
             f"verbose must be 0 (silent), 1 (live line), 2 (line per epoch) or None, got {verbose!r}"
         )
+    if train_metrics not in ("exact", "running"):
+        raise ValueError(f"train_metrics must be 'exact' or 'running', got {train_metrics!r}")
     rng = as_generator(rng)
     verbose = default_verbosity() if verbose is None else verbose
     steps = n_batches(len(X), batch_size)
     history = History(
-        {"epochs": epochs, "batch_size": batch_size, "n_train": len(X), "steps_per_epoch": steps}
+        {
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "n_train": len(X),
+            "steps_per_epoch": steps,
+            "train_metrics": train_metrics,
+        }
     )
     model.history = history  # reachable even if fit raises (Keras's model.history)
 
@@ -290,9 +343,9 @@ def fit(
     for cb in callbacks:
         cb.set_context(model, history)
 
-    def measure() -> dict[str, float]:
+    def measure(running: _RunningMean | None = None) -> dict[str, float]:
         # Inputs were checked once above; per-epoch scoring skips the (costly) NaN scan.
-        logs = _scores(model, X, y, loss, eval_batch_size)
+        logs = _scores(model, X, y, loss, eval_batch_size) if running is None else running.logs()
         if validation_data is not None:
             val = _scores(model, *validation_data, loss, eval_batch_size)
             logs.update({f"val_{k}": v for k, v in val.items()})
@@ -311,9 +364,12 @@ def fit(
             for cb in callbacks:
                 cb.on_epoch_begin(epoch)
             started = time.perf_counter()
+            running = _RunningMean(loss) if train_metrics == "running" else None
 
-            def on_batch_end(step: int, L: float, epoch: int = epoch) -> bool:
+            def on_batch_end(step: int, L: float, out, yb, epoch: int = epoch, running=running) -> bool:
                 history.step_loss.append(L)
+                if running is not None:
+                    running.add(L, out, yb)
                 batch_logs = {"loss": L, "epoch": epoch, "n_batches": steps}
                 for cb in callbacks:
                     cb.on_batch_end(step, batch_logs)
@@ -324,7 +380,7 @@ def fit(
             history.epoch_time.append(time.perf_counter() - started)
             if history.diverged:
                 break  # metrics of a diverged model are meaningless; keep what we had
-            logs = measure()
+            logs = measure(running)
             history.append(epoch, logs)
             for cb in callbacks:
                 cb.on_epoch_end(epoch, logs)

@@ -24,7 +24,6 @@ from minidl.callbacks import (
     ReduceLROnPlateau,
     infer_mode,
     read_checkpoint_info,
-    write_text_atomic,
 )
 from minidl.model import load_npz
 from minidl.train import History
@@ -414,20 +413,6 @@ def test_history_file_follows_every_epoch(tmp_path):
     assert saved.to_dict() == history.to_dict()
     assert saved.stop_reason.startswith("early stopping") and saved.best_epoch == 2
     assert os.listdir(tmp_path) == ["history.json"]
-
-
-def test_write_text_atomic_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatch):
-    path = tmp_path / "h.json"
-    write_text_atomic(path, "old")
-
-    def broken_fsync(fd):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(os, "fsync", broken_fsync)
-    with pytest.raises(OSError):
-        write_text_atomic(path, "new")
-    assert path.read_text() == "old"
-    assert os.listdir(tmp_path) == ["h.json"]
 
 
 # ---- all together, on a real fit -------------------------------------------------------------

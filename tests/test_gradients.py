@@ -7,6 +7,7 @@ For layers the scalar is ``L = sum(forward(X) * G)`` with a random ``G``, so ``d
 analytic ``dX`` and every ``p.grad`` must match central differences (h = 1e-6) to a relative
 error below 1e-6, have the right shapes and dtypes, leave ``X`` and ``G`` unmodified, and come
 out identical when backward is called twice (gradients are overwritten, not accumulated).
+``backward(G, input_grad=False)`` returns None and leaves the same parameter gradients.
 """
 
 from __future__ import annotations
@@ -162,6 +163,12 @@ def test_layer_gradients(name, size):
     # Backward twice on the same forward: same result, no accumulation.
     dX_again = layer.backward(G)
     np.testing.assert_array_equal(dX_again, dX)
+    for p, g in zip(layer.parameters(), grads, strict=True):
+        np.testing.assert_array_equal(p.grad, g)
+    # Without the input gradient (a first layer): nothing returned, the same parameter gradients.
+    for p in layer.parameters():
+        p.grad[...] = np.nan
+    assert layer.backward(G, input_grad=False) is None
     for p, g in zip(layer.parameters(), grads, strict=True):
         np.testing.assert_array_equal(p.grad, g)
 

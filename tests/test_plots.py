@@ -104,21 +104,6 @@ def test_without_path_nothing_is_written(tmp_path, monkeypatch):
     assert isinstance(fig, Figure) and os.listdir(tmp_path) == []
 
 
-def test_failed_save_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monkeypatch):
-    path = tmp_path / "curves.png"
-    path.write_bytes(b"old figure")
-
-    def broken_savefig(self, f, **kwargs):
-        f.write(b"half a png")
-        raise RuntimeError("disk full")
-
-    monkeypatch.setattr(Figure, "savefig", broken_savefig)
-    with pytest.raises(RuntimeError, match="disk full"):
-        plots.learning_curves(fake_runs(), path=path)
-    assert path.read_bytes() == b"old figure"
-    assert os.listdir(tmp_path) == ["curves.png"]
-
-
 def test_save_creates_the_directory(tmp_path):
     path = tmp_path / "run" / "figures" / "cm.png"
     plots.confusion_matrix_plot(cm_counts(), NAMES, path=path)
