@@ -4,7 +4,7 @@ One ``Dense(784, 10)`` layer, softmax cross-entropy, SGD: the data, input normal
 starting loss, batch vs mini-batch GD over 10 seeds, and a final model chosen on validation,
 refit on all 60000 training images and scored once on the test set.
 
-    python -m experiments.softmax_only            # the full study (about 3 minutes on 2 cores)
+    python -m experiments.softmax_only            # the full study (about 2.5 minutes on 2 cores)
     python -m experiments.softmax_only --quick    # a smoke run in seconds
 """
 
