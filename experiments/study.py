@@ -12,35 +12,29 @@ Every experiment is a short module with the same five parts, read top to bottom:
                                      ``reports/<name>.md``, which also reads the metrics directly:
                                      ``${models.cnn.test_accuracy:.4f}`` (see ``fill``)
 
-and ends with ``main = study.main_for(__name__)``. ``main`` here wires them: the command line
-(``--out``, ``--quick``, ``--plot-only``, ``--workers``, ``--scheduler``, checked before any work),
-a lock on the output folder, run -> ``results.json``, summarise -> ``metrics.json``, figures, and
-``report.md``. ``--plot-only`` redraws figures, metrics and report from the saved results.
-
-The rule for randomness: one integer seed per training, split by ``seed_streams`` (from
-``minidl._rng``) into independent named streams, ``weights`` (initialisation), ``order`` (the
-example order of every epoch) and ``dropout`` (its masks), so changing one leaves the others as
-they were.
+and ends with ``main = study.main_for(__name__)``, which wires them: the command line (every value
+checked before any work; ``--set KEY=VALUE`` changes any setting), a lock on the output folder,
+run -> ``results.json``, summarise -> ``metrics.json``, figures, ``report.md``. ``--plot-only``
+redraws the last three from the saved results. Randomness: one integer seed per training, split
+by ``seed_streams`` (``minidl._rng``) into independent streams: ``weights``, ``order``, ``dropout``.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import functools
 import hashlib
 import importlib
 import json
 import math
 import multiprocessing
-import os
 import re
 import signal
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -48,13 +42,20 @@ from typing import Any
 
 import numpy as np
 
-from minidl._io import write_json_atomic, write_text_atomic
+from minidl._io import (
+    FolderInUse,
+    folder_lock,
+    markdown_table,
+    remove_stale_temporaries,
+    write_json_atomic,
+    write_text_atomic,
+)
 from minidl._rng import seed_streams  # noqa: F401 (for the experiments: one seed, named streams)
 from minidl.data import Standardizer, scale_pixels
 from minidl.datasets import CLASS_NAMES, DatasetError, load_fashion_mnist  # noqa: F401
 from minidl.model import load_npz, save_npz
 from minidl.model_selection import stratified_split, stratified_subsample
-from minidl.sweep import SweepConflict, default_workers, process_pool, run_sweep
+from minidl.sweep import SweepConflict, dask_client, default_workers, process_pool, run_sweep
 from minidl.train import History
 
 _START = time.perf_counter()
@@ -118,21 +119,43 @@ def output_folder(text: str) -> Path:
     return path
 
 
+def setting(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` of ``--set``; VALUE is read as JSON (``0.1``, ``[10, 50]``, ``true``) or else text."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    with contextlib.suppress(ValueError):
+        return key.strip(), json.loads(value)
+    return key.strip(), value
+
+
+def _refused(value: Any, default: Any) -> str | None:
+    """Why ``value`` cannot replace a setting whose default is ``default`` (None if it can)."""
+    if isinstance(default, bool) or not isinstance(default, int | float):
+        return (
+            None if default is None or type(value) is type(default) else f"must be {type(default).__name__}"
+        )
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (isinstance(default, int) and value % 1)
+    ):
+        return "must be a whole number" if isinstance(default, int) else "must be a number"
+    return "must be > 0" if default > 0 and value <= 0 else "must be >= 0" if value < 0 <= default else None
+
+
 def parser(name: str, description: str) -> argparse.ArgumentParser:
     """The options every experiment has."""
     p = argparse.ArgumentParser(prog=f"python -m experiments.{name}", description=description)
-    p.add_argument(
-        "--out", type=output_folder, default=Path("runs") / name, help=f"output folder (default: runs/{name})"
-    )
+    out_help, data_seed_help = f"output folder (default: runs/{name})", "seed of the train/validation split"
+    p.add_argument("--out", type=output_folder, default=Path("runs") / name, help=out_help)
     p.add_argument("--quick", action="store_true", help="a reduced smoke run that takes seconds")
     p.add_argument("--plot-only", action="store_true", help="redraw figures and report from saved results")
-    p.add_argument(
-        "--workers", type=n_jobs, default=None, help="training processes; -1 or default: all cores"
-    )
+    p.add_argument("--workers", type=n_jobs, help="training processes; -1 or default: all cores")
     p.add_argument("--scheduler", metavar="ADDRESS", help="run the trainings on this Dask scheduler")
-    p.add_argument(
-        "--data-seed", type=nonnegative_int, default=0, help="seed of the train/validation split (default: 0)"
-    )
+    p.add_argument("--set", type=setting, action="append", default=[], metavar="KEY=VALUE",
+                   help="change one of the settings (shown in results.json), e.g. --set seeds=3")  # fmt: skip
+    p.add_argument("--data-seed", type=nonnegative_int, default=0, help=data_seed_help + " (default: 0)")
     return p
 
 
@@ -162,12 +185,8 @@ def _subset(y: np.ndarray, n: int | None, seed: int) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=6)
-def load_data(
-    normalisation: str = "standardise",
-    n_train: int | None = None,
-    n_val: int | None = None,
-    data_seed: int = 0,
-) -> Data:
+def load_data(normalisation: str = "standardise", n_train: int | None = None, n_val: int | None = None,
+              data_seed: int = 0) -> Data:  # fmt: skip
     """Fashion-MNIST's training images split into train / validation, stratified and seeded.
 
     The validation part is 10000 images (``n_val`` fewer, stratified; 0 for none); ``n_train``
@@ -231,32 +250,32 @@ class Study:
     """
 
     def __init__(self, name: str, args: argparse.Namespace) -> None:
-        self.name, self.args, self.out = name, args, Path(args.out)
-        self.quick = args.quick
+        self.name, self.args, self.out, self.quick = name, args, Path(args.out), args.quick
         self._executor: Any = None
         self._client: Any = None
-        self.train_seconds = 0.0
+        self.train_seconds = 0.0  # what the trainings took, resumed ones included
 
     @property
     def executor(self) -> Any:
         if self._executor is None:
             if self.args.scheduler:
-                self._client = connect(self.args.scheduler)
+                try:
+                    self._client = dask_client(self.args.scheduler)
+                except (ImportError, ConnectionError) as err:
+                    raise StudyError(str(err)) from None
                 self._executor = self._client.get_executor()
             else:
-                self._executor = process_pool(
-                    self.args.workers or default_workers(), initializer=_ignore_interrupts
-                )
+                workers = self.args.workers or default_workers()
+                self._executor = process_pool(workers, initializer=_ignore_interrupts)
         return self._executor
 
     def train(self, fn: Callable[..., dict], tasks: Mapping[str, Mapping[str, Any]]) -> dict[str, dict]:
         try:
             sweep = run_sweep(fn, tasks, self.out / "runs", executor=self.executor)
         except SweepConflict as err:
-            raise StudyError(
-                f"{self.out} holds the results of other settings ({', '.join(err.conflicts)}); "
-                "they are kept: pass another --out for these settings"
-            ) from None
+            keys = ", ".join(err.conflicts)
+            message = f"{self.out} holds the results of other settings ({keys}); they are kept: "
+            raise StudyError(message + "pass another --out for these settings") from None
         if sweep.failures:
             key, text = next(iter(sweep.failures.items()))
             raise StudyError(
@@ -279,18 +298,6 @@ class Study:
                     child.terminate()
             self._executor.shutdown(wait=True, cancel_futures=True)
         self._executor = self._client = None
-
-
-def connect(address: str, timeout: float = 5.0) -> Any:
-    """A client of the Dask scheduler at ``address``, or a one-line error after ``timeout`` seconds."""
-    try:
-        from dask.distributed import Client
-    except ImportError:
-        raise StudyError("--scheduler needs dask: pip install 'minidl[cluster]'") from None
-    try:
-        return Client(address, timeout=f"{timeout}s")
-    except (OSError, TimeoutError) as err:
-        raise StudyError(f"cannot reach the Dask scheduler at {address}: {err}") from None
 
 
 def load_arrays(out: Path, name: str) -> dict[str, np.ndarray]:
@@ -328,6 +335,9 @@ def fill(name: str, values: Mapping[str, Any]) -> str:
     return _PLACEHOLDER.sub(value, text)
 
 
+md_table = markdown_table  # a Markdown table: floats with ``digits`` decimals, None as a dash
+
+
 def fmt(value: Any, digits: int = 4) -> str:
     """A number for a table: floats rounded, None as a dash."""
     if value is None:
@@ -343,33 +353,10 @@ def pm(values: Sequence[float], digits: int = 4) -> str:
     return f"{a.mean():.{digits}f} ± {a.std():.{digits}f}"
 
 
-def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], digits: int = 4) -> str:
-    """A Markdown table."""
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    lines += ["| " + " | ".join(fmt(v, digits) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 # ---- main: command line -> run -> results.json -> metrics.json -> figures -> report.md -------------
-@contextlib.contextmanager
-def lock(out: Path) -> Iterator[None]:
+def lock(out: Path) -> contextlib.AbstractContextManager:
     """One run at a time per output folder: a second one refuses at once, naming the first."""
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / ".lock"
-    with open(path, "a+", encoding="utf-8") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.seek(0)
-            holder = f.read().strip() or "another process"
-            raise StudyError(f"{out} is in use by {holder}: wait for it, or pass another --out") from None
-        f.truncate(0)  # "a+": the write goes to the end, now the start
-        f.write(f"process {os.getpid()} ({' '.join(sys.argv)[:200]})")
-        f.flush()
-        try:
-            yield
-        finally:
-            f.truncate(0)
+    return folder_lock(out, " ".join(sys.argv))
 
 
 def read_results(out: Path) -> dict[str, Any]:
@@ -381,13 +368,6 @@ def read_results(out: Path) -> dict[str, Any]:
         raise ResultsMissing(f"no results in {out}: run the experiment without --plot-only first") from None
     except ValueError as err:
         raise ResultsMissing(f"{path} is damaged ({err}): run the experiment without --plot-only") from None
-
-
-def _remove_stale_temporaries(out: Path) -> None:
-    """Temporary files left by a killed write (``.<name>.<random>.tmp``) are of no use."""
-    for tmp in out.rglob(".*.tmp"):
-        with contextlib.suppress(OSError):
-            tmp.unlink()
 
 
 def train(experiment: ModuleType, settings: dict, args: argparse.Namespace) -> dict[str, Any]:
@@ -433,6 +413,12 @@ def arguments(experiment: ModuleType, argv: Sequence[str] | None = None) -> tupl
     if args.scheduler and args.workers:
         p.error("--workers sizes the local pool; with --scheduler the cluster's workers run the trainings")
     settings = dict(experiment.QUICK if args.quick else experiment.FULL)
+    for key, value in args.set:
+        if key not in settings:
+            p.error(f"--set {key}: no such setting; there are {', '.join(settings)}")
+        if why := _refused(value, settings[key]):
+            p.error(f"--set {key}={value!r}: {key} {why} (it is {settings[key]!r})")
+        settings[key] = value
     if hasattr(experiment, "apply_arguments"):
         settings = experiment.apply_arguments(settings, args)
     return args, settings
@@ -452,7 +438,7 @@ def main(experiment: ModuleType, argv: Sequence[str] | None = None) -> dict[str,
     name, out = experiment.NAME, args.out
     try:
         with lock(out):
-            _remove_stale_temporaries(out)
+            remove_stale_temporaries(out)  # left by a killed write
             if not args.plot_only:
                 train(experiment, settings, args)
             metrics = draw(experiment, out)
@@ -461,8 +447,9 @@ def main(experiment: ModuleType, argv: Sequence[str] | None = None) -> dict[str,
             f"\n{name}: stopped. Finished trainings are kept in {out / 'runs'}: the same command resumes.\n"
         )
         raise SystemExit(130) from None
-    except StudyError as err:
-        raise SystemExit(f"{name}: {err}") from None
+    except (StudyError, FolderInUse) as err:
+        suffix = ": wait for it, or pass another --out" if isinstance(err, FolderInUse) else ""
+        raise SystemExit(f"{name}: {err}{suffix}") from None
     log(f"{name}: figures, metrics.json and report.md in {out}")
     if "test_accuracy" in metrics:
         print(f"{name}: test accuracy {metrics['test_accuracy']:.4f}")

@@ -9,6 +9,7 @@ Ctrl-C included, the temporary file is removed and the target is left as it was.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import math
 import os
@@ -99,3 +100,36 @@ def markdown_table(header: list[str], rows: list[list[Any]], digits: int = 4) ->
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+class FolderInUse(OSError):
+    """Another process holds the ``folder_lock`` of a folder."""
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike, what: str = "") -> Iterator[None]:
+    """One process at a time in ``folder`` (made if missing): a second one is refused at once with
+    ``FolderInUse``, which names the holder (``what`` it runs, kept in ``folder/.lock``). The lock is
+    the operating system's ``flock``, so it goes with its process, however that process ends."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "a+", encoding="utf-8") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            raise FolderInUse(f"{folder} is in use by {f.read().strip() or 'another process'}") from None
+        f.truncate(0)  # "a+": the write goes to the end, now the start
+        f.write(f"process {os.getpid()} ({what[:200]})")
+        f.flush()
+        try:
+            yield
+        finally:
+            f.truncate(0)
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> None:
+    """Remove what killed writes left in ``folder`` and below: ``atomic_write``'s ``.<name>.*.tmp``."""
+    for tmp in Path(folder).rglob(".*.tmp"):
+        with contextlib.suppress(OSError):
+            tmp.unlink()

@@ -92,6 +92,7 @@ __all__ = [
     "SweepConflict",
     "SweepError",
     "SweepResult",
+    "dask_client",
     "default_workers",
     "one_blas_thread",
     "process_pool",
@@ -259,6 +260,20 @@ def _run_one(fn: Callable[..., Any], task: dict[str, Any]) -> tuple[bool, str, f
     except Exception:
         return False, traceback.format_exc(), time.perf_counter() - start, None
     return True, text, time.perf_counter() - start, blob
+
+
+def dask_client(address: str, timeout: float = 5.0) -> Any:
+    """A client of the Dask scheduler at ``address``; ``dask_client(...).get_executor()`` is an
+    Executor for ``run_sweep``. ``ImportError`` naming the extra without dask, ``ConnectionError``
+    when the scheduler does not answer within ``timeout`` seconds."""
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise ImportError("a Dask scheduler needs dask: pip install 'minidl[cluster]'") from None
+    try:
+        return Client(address, timeout=f"{timeout}s")
+    except (OSError, TimeoutError) as err:
+        raise ConnectionError(f"cannot reach the Dask scheduler at {address}: {err}") from None
 
 
 def default_workers() -> int:
