@@ -45,9 +45,10 @@ innermost, every row of the patch matrix, every slice that ``col2im`` adds and e
 offset that max-pooling reads is made of runs of ``N`` (or ``W * N``) adjacent numbers; the
 product ``W_mat @ cols`` comes out already in ``(C, H, W, N)`` order (no transpose to NCHW), and
 ``Flatten`` followed by ``Dense`` needs no copy (BLAS reads the transposed matrix as it is).
-Measured on the CNN of ``experiments.cnn`` (batch 128, one thread, CPU ms per training step): the
-second convolution's im2col 2.6 -> 1.3, its col2im 5.5 -> 2.7, the first max-pool's forward and
-backward 7.8 -> 4.8, the whole step 64.5 -> 51.3 (``benchmarks/README.md`` has the tables).
+Measured on the CNN of ``experiments.cnn`` (batch 128, one thread, CPU ms), batch outermost ->
+innermost with nothing else changed: the second convolution's im2col 2.6 -> 1.3 and col2im
+5.5 -> 2.7, the first max-pool's backward 5.8 -> 3.4, a whole training step 67.6 -> 55.4
+(``benchmarks/README.md`` has the tables).
 """
 
 from __future__ import annotations
@@ -318,9 +319,12 @@ class Conv2D(Layer):
 
         Matrix form: (2) and (3) are one product, ``[dW_mat db] = G_mat @ [cols; 1].T`` (patches
         weighted by the gradient they received; the ones row sums G over positions, which is
-        db). It is computed transposed, ``[cols; 1] @ G_mat.T``, the same numbers: OpenBLAS's
-        AVX-512 kernels run that orientation faster (6.3 against 8.1 ms for the CNN's second
-        layer at batch 128, one thread; its AVX2 kernels take 9.4 either way).
+        db; the row of ones spares a pass over Y to add b and one over G to sum db: the training
+        step of the CNN is 1.3% (AVX2 BLAS kernels) to 3.2% (AVX-512) faster than with separate
+        ``Y += b`` and ``G_mat.sum(axis=1)``). It is computed transposed, ``[cols; 1] @ G_mat.T``,
+        the same numbers: OpenBLAS's AVX-512 kernels run that orientation faster (6.3 against
+        8.1 ms for the CNN's second layer at batch 128, one thread; its AVX2 kernels take 9.4
+        either way).
         For (4)-(5) there are two ways, and both are here:
           (a) scatter: ``dcols = W_mat.T @ G_mat`` (each patch's gradient), then
               ``dX = col2im(dcols)``, which adds every patch entry back onto the pixel it was
@@ -330,13 +334,18 @@ class Conv2D(Layer):
               no scatter, but G's patch matrix has ``C_out*KH*KW`` rows of ``H*W*N``.
         Each is paced by the numbers it moves: (a) writes and re-reads ``dcols``,
         ``C*KH*KW x H_out*W_out*N`` numbers, adding them back in ``KH*KW`` passes; (b) writes and
-        re-reads G's patch matrix. So (b) is used when the stride is 1, the padding below the
-        kernel size and G's patch matrix not larger than ``dcols``; (a) otherwise (strides > 1,
-        more output than input channels). Measured, backward at batch 128, 3 x 3 kernel, 14 x 14
-        input, one thread, (a) vs (b): Conv2D(32, 64, padding=1) (the CNN's second layer)
-        22.2 vs 25.4 ms; Conv2D(32, 64) without padding 15.9 vs 23.0; Conv2D(32, 32, padding=1)
-        16.0 vs 12.6; Conv2D(64, 32, padding=1) 33.7 vs 21.2; Conv2D(64, 64, padding=1) 47.6 vs
-        41.8; Conv2D(16, 16, 5, padding=2) on 28 x 28 53.6 vs 50.8.
+        re-reads G's patch matrix. So (b) is used when the stride is 1, the padding smaller than
+        the kernel and G's patch matrix not larger than ``dcols``; (a) otherwise (strides > 1,
+        more output than input channels). Measured, backward at batch 128, one thread, 3 x 3
+        kernels on 14 x 14 inputs unless said, ms for (a) vs (b) with OpenBLAS's AVX2 | AVX-512
+        kernels:
+          Conv2D(32, 64, padding=1), the CNN's second layer   22.4 vs 25.0 | 15.2 vs 20.0
+          Conv2D(32, 64), no padding                           15.8 vs 23.4 | 11.0 vs 18.4
+          Conv2D(32, 32, padding=1)                            15.2 vs 12.3 | 11.0 vs  9.8
+          Conv2D(64, 32, padding=1)                            34.4 vs 21.9 | 25.3 vs 14.7
+          Conv2D(64, 64, padding=1)                            46.5 vs 41.8 | 31.5 vs 29.4
+          Conv2D(16, 16, 5, padding=2), 28 x 28 input          52.8 vs 50.9 | 56.3 vs 47.3
+        (b) for the CNN's second layer would make its whole training step 8-11% slower.
 
         Intuition: the same filter is applied at every position of every image, so its gradient
         (and the bias's) adds up over the batch *and* over positions; a pixel fed up to KH*KW
@@ -420,6 +429,15 @@ class MaxPool2D(Layer):
     elements of all windows form one strided slice of ``X``, and a running ``np.maximum`` over
     these slices is the max of every window at once. On the way it notes, per window, the offset
     of the first maximum (one byte per window), all that backward needs.
+
+    Variants measured on the first max-pool of the CNN of ``experiments.cnn`` (batch 128, one
+    thread, stored batch innermost). With non-overlapping windows ``X`` reshapes, without a copy,
+    to ``X6 (N, C, H/PH, PH, W/PW, PW)`` and ``Y = X6.max(axis=(3, 5))``: 3.7 ms against 0.56 ms
+    for the loop over offsets (NumPy reduces over axes of length 2 at a loop-overhead pace), so
+    the loop serves tiled and overlapping windows alike; ``X6[:, :, :, i, :, j]`` is exactly the
+    offset slice the loop takes. Finding the arg-max in backward instead (where ``X`` equals
+    ``Y``, offset by offset) makes the forward cheaper but reads all of ``X`` again: the training
+    step was 1.6% (AVX2 BLAS kernels) to 2.4% (AVX-512) slower that way.
 
     >>> pool = MaxPool2D(2)
     >>> pool.forward(np.arange(16.0).reshape(1, 1, 4, 4))[0, 0]
