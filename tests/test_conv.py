@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 import minidl.conv
 from minidl.conv import Conv2D, MaxPool2D, col2im, conv_output_size, im2col
+from minidl.gradcheck import check_gradients
 
 EXAMPLES = settings(max_examples=60, deadline=None)
 
@@ -45,6 +46,17 @@ def pool_configs(draw):
     return (n, c, H, W), pool, stride, draw(st.booleans()), draw(st.integers(0, 2**32 - 1))
 
 
+def stored_batch_innermost(A):
+    """The module's memory layout: an (N, C, H, W) view whose memory runs (C, H, W, N), the last
+    three axes possibly cropped out of padded storage."""
+    C_H_W_N = A.transpose(1, 2, 3, 0)
+    return C_H_W_N.strides[-1] == A.itemsize and all(
+        C_H_W_N.strides[k] >= C_H_W_N.strides[k + 1] * C_H_W_N.shape[k + 1]
+        for k in range(3)
+        if C_H_W_N.shape[k] > 1
+    )
+
+
 def make_conv(c_in, c_out, kernel, stride, padding, rng):
     layer = Conv2D(c_in, c_out, kernel, stride=stride, padding=padding, rng=rng, dtype=np.float64)
     layer.b.value[:] = rng.standard_normal(c_out)  # a non-zero bias, so forward tests it
@@ -69,7 +81,7 @@ def test_conv_matches_loop_reference(config):
     np.testing.assert_allclose(dX, dX_ref, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(layer.W.grad, dW_ref, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(layer.b.grad, db_ref, rtol=1e-12, atol=1e-12)
-    assert dX.flags.c_contiguous and Y.flags.c_contiguous
+    assert stored_batch_innermost(Y) and stored_batch_innermost(dX)
 
 
 @EXAMPLES
@@ -93,8 +105,8 @@ def test_im2col_columns_are_patches_in_row_major_order():
     X = np.arange(2 * 2 * 3 * 3, dtype=np.float64).reshape(2, 2, 3, 3)
     cols = im2col(X, 2)
     assert cols.shape == (2 * 2 * 2, 2 * 2 * 2)
-    # column (n=1, y=0, x=1): channel 0 then channel 1, each patch row by row
-    np.testing.assert_array_equal(cols[:, 1 * 4 + 0 * 2 + 1], [19, 20, 22, 23, 28, 29, 31, 32])
+    # column (y=0, x=1, n=1), columns run over (y, x, n): channel 0 then channel 1, each patch row by row
+    np.testing.assert_array_equal(cols[:, (0 * 2 + 1) * 2 + 1], [19, 20, 22, 23, 28, 29, 31, 32])
     padded = im2col(X, 3, padding=1)
     np.testing.assert_array_equal(padded[:9, 0], [0, 0, 0, 0, 0, 1, 0, 3, 4])  # top-left, padded
 
@@ -121,6 +133,60 @@ def test_input_gradient_is_full_convolution_with_flipped_kernel():
     full = Conv2D(1, 1, (2, 3), padding=(1, 2), dtype=np.float64)
     full.W.value[...] = layer.W.value[:, :, ::-1, ::-1]
     np.testing.assert_allclose(dX, full.forward(G), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("c_in", "c_out", "kernel", "stride", "padding", "correlate"),
+    [
+        (3, 2, 3, 1, 1, True),  # fewer output channels, same size: the correlation (b)
+        (2, 2, (2, 3), 1, (1, 1), True),  # non-square kernel, output larger than the input
+        (2, 3, 3, 1, 1, False),  # more output channels: col2im (a), as in the CNN's second layer
+        (3, 2, 3, 2, 1, False),  # strided: col2im
+        (3, 2, 1, 1, 1, False),  # padding wider than the kernel reaches: col2im
+    ],
+)
+def test_both_input_gradient_ways_match_the_reference_and_finite_differences(
+    c_in, c_out, kernel, stride, padding, correlate
+):
+    """backward's dX either by col2im (a) or as the flipped-kernel correlation (b), whichever it
+    picks for the shape: both equal the loop reference and the numerical gradient."""
+    rng = np.random.default_rng(4)
+    layer = make_conv(c_in, c_out, kernel, stride, padding, rng)
+    X = rng.standard_normal((2, c_in, 5, 6))
+    G = rng.standard_normal(layer.forward(X).shape)
+    assert layer._correlate_for_dX() is correlate
+    dX = layer.backward(G)
+    dX_ref = ref.conv2d_backward(X, layer.W.value, G, layer.stride, layer.padding)[0]
+    np.testing.assert_allclose(dX, dX_ref, rtol=1e-12, atol=1e-12)
+    errors = check_gradients(layer, X, G=G)
+    assert max(errors.values()) < 1e-6, errors
+
+
+def test_im2col_fills_out_in_place_and_checks_its_shape():
+    X = np.random.default_rng(5).standard_normal((2, 3, 5, 5))
+    out = np.full((3 * 9 + 1, 2 * 25), 7.0)
+    returned = im2col(X, 3, padding=1, out=out[:-1])
+    assert np.shares_memory(returned, out)
+    np.testing.assert_array_equal(out[:-1], im2col(X, 3, padding=1))
+    assert (out[-1] == 7.0).all()  # the row after the patches is left alone
+    with pytest.raises(ValueError, match="out must be a C-contiguous array of shape"):
+        im2col(X, 3, padding=1, out=out)
+
+
+def test_layers_return_views_with_the_batch_innermost_and_keep_it_through_a_network():
+    """The storage order survives Conv2D -> MaxPool2D -> Conv2D and backward, with no copy of Y."""
+    rng = np.random.default_rng(6)
+    conv1, pool, conv2 = Conv2D(1, 4, 3, padding=1, rng=rng), MaxPool2D(2), Conv2D(4, 6, 3, rng=rng)
+    X = rng.standard_normal((5, 1, 8, 8)).astype(np.float32)  # an ordinary C-ordered batch
+    A = conv2.forward(pool.forward(conv1.forward(X)))
+    assert A.shape == (5, 6, 2, 2) and A.dtype == np.float32
+    assert stored_batch_innermost(A) and not A.flags.c_contiguous
+    G = conv2.backward(rng.standard_normal(A.shape).astype(np.float32))
+    assert G.shape == (5, 4, 4, 4) and stored_batch_innermost(G)
+    dA = pool.backward(G)
+    assert dA.shape == (5, 4, 8, 8) and dA.dtype == np.float32 and stored_batch_innermost(dA)
+    G_ordinary = np.ascontiguousarray(G)  # C-ordered, as Flatten.backward hands it on
+    np.testing.assert_array_equal(pool.backward(G_ordinary), dA)
 
 
 def test_conv_input_grad_false_skips_dX_but_fills_parameter_gradients():
