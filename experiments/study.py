@@ -207,7 +207,8 @@ def load_data(
         train_idx, val_idx = stratified_split(labels, 10_000, rng=data_seed)
         val_idx = val_idx[_subset(labels[val_idx], n_val, data_seed)]
     train_idx = train_idx[_subset(labels[train_idx], n_train, data_seed)]
-    X_train, X_val = scale_pixels(images[train_idx]), scale_pixels(images[val_idx])
+    X_train = scale_pixels(images[train_idx])
+    X_val = scale_pixels(images[val_idx]) if len(val_idx) else X_train[:0]  # (0, 784): no validation
     scaler = None
     if normalisation != "raw":
         scaler = Standardizer(with_std=normalisation == "standardise").fit(X_train)
