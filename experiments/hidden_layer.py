@@ -8,7 +8,6 @@ The lab's questions, answered in ``report.md`` with the run's own numbers:
    seeds on all 60000 training images, scored once on the test set: confusion matrix, per-class and
    overall accuracy, precision, recall, F1. 4. What the hidden layer adds over the softmax-only
    model. 5. What the hidden units look at: their input weights as 28x28 images.
-
     python -m experiments.hidden_layer [--out DIR] [--quick] [--plot-only] [--workers N]
 
 The softmax-only model: ``test_accuracy`` and, if there, ``per_class[<class>]["f1"]`` of
@@ -45,10 +44,10 @@ FULL = {
     "gd_hidden": 100,  # this n (one of "hidden") also with full batches and a constant step ...
     "gd_recipe": {"batch_size": None, "lr": 1e-2, "lr_decay": 1.0},
     "gd_epochs": 60,  # ... stopped here, converged or not
-    "recipes": {  # the final model's candidates at the best n: changes to "recipe"
+    "recipes": {  # the final model's candidates: changes to "recipe" with n the best on validation
         "as above": {},
-        "dropout 0.4, slower decay": {"dropout": 0.4, "lr_decay": 0.95},
-        "weight decay 1e-4": {"weight_decay": 1e-4},
+        "1000 units, dropout 0.4": {"hidden": 1000, "dropout": 0.4},
+        "1000 units, dropout 0.4, weight decay 1e-4": {"hidden": 1000, "dropout": 0.4, "weight_decay": 1e-4},
     },
     "max_epochs": 30,  # a candidate trains at most this long, and stops early ...
     "patience": 6,  # ... after this many epochs without a better validation accuracy
@@ -71,14 +70,14 @@ def build(hidden: int, dropout: float, streams: dict[str, np.random.Generator]) 
 
 
 def train_one(
-    hidden: int, seed: int, recipe: dict, data: dict, epochs: int, patience: int = 0, keep: bool = False
+    seed: int, recipe: dict, data: dict, epochs: int, patience: int = 0, keep: bool = False
 ) -> dict[str, Any]:
-    """One training with Adam. ``data`` holds ``load_data``'s ``n_train, n_val, data_seed``;
-    ``n_val=0`` trains on all training images without validation (a refit). ``patience`` stops
-    early on validation accuracy and keeps the best epoch's weights; ``keep`` returns the weights."""
+    """One training with Adam: ``recipe`` holds the hidden units and the optimiser's settings, ``data``
+    ``load_data``'s ``n_train, n_val, data_seed`` (``n_val=0``: all training images, no validation).
+    ``patience`` stops early on validation accuracy, keeping the best epoch; ``keep`` returns the weights."""
     split = study.load_data("standardise", **data)
     streams = study.seed_streams(seed)
-    model = build(hidden, recipe["dropout"], streams)
+    model = build(recipe["hidden"], recipe["dropout"], streams)
     W_start = model.layers[0].W.value.copy()
     optimizer = Adam(model.parameters(), lr=recipe["lr"], weight_decay=recipe["weight_decay"])
     callbacks = [ExponentialDecay(optimizer, recipe["lr_decay"])]
@@ -96,8 +95,7 @@ def train_one(
 
 def best_val(rec: dict[str, Any]) -> tuple[float, float]:
     """Validation and train accuracy at the best validation epoch (what early stopping keeps)."""
-    h = rec["history"]
-    i = 1 + int(np.argmax(h["val_accuracy"][1:]))
+    i, h = 1 + int(np.argmax(rec["history"]["val_accuracy"][1:])), rec["history"]
     return h["val_accuracy"][i], h["accuracy"][i]
 
 
@@ -106,6 +104,8 @@ def read_softmax(path: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     saved = json.loads(path.read_text(encoding="utf-8"))
+    if "test_accuracy" not in saved:
+        raise study.StudyError(f"{path} has no test_accuracy: run experiments.softmax_only again, or move it")
     per_class = saved.get("per_class") or {}
     f1 = [per_class[c]["f1"] for c in study.CLASS_NAMES] if len(per_class) == 10 else None
     return {"source": str(path), "test_accuracy": float(saved["test_accuracy"]), "f1": f1}
@@ -114,28 +114,29 @@ def read_softmax(path: Path) -> dict[str, Any] | None:
 def run(st: study.Study, s: dict[str, Any]) -> dict[str, Any]:
     load, data = os.getloadavg()[0], {**s["data"], "data_seed": st.args.data_seed}
     # 1 and 2: every n x seed with mini-batches, one n with full batches, softmax only if not saved
-    part1 = {"recipe": s["recipe"], "data": data, "epochs": s["epochs"]}
-    tasks = {f"n{n}-seed{i}": {**part1, "hidden": n, "seed": i} for n in s["hidden"] for i in s["seeds"]}
-    gd = {"recipe": {**s["recipe"], **s["gd_recipe"]}, "epochs": s["gd_epochs"], "hidden": s["gd_hidden"]}
+    part1, r = {"data": data, "epochs": s["epochs"]}, s["recipe"]
+    tasks = {f"n{n}-seed{i}": {**part1, "recipe": {**r, "hidden": n}, "seed": i}
+             for n in s["hidden"] for i in s["seeds"]}  # fmt: skip
+    gd = {"recipe": {**r, **s["gd_recipe"], "hidden": s["gd_hidden"]}, "epochs": s["gd_epochs"]}
     tasks |= {f"fullbatch-seed{i}": {**part1, **gd, "seed": i} for i in s["seeds"]}
     final = {"data": data, "epochs": s["max_epochs"], "patience": s["patience"], "keep": True}
     softmax = read_softmax(st.out.parent / "softmax_only" / "metrics.json")
     if softmax is None:
-        tasks["softmax-only"] = {**final, "recipe": {**s["recipe"], "dropout": 0.0}, "hidden": 0, "seed": 0}
+        tasks["softmax-only"] = {**final, "recipe": {**r, "hidden": 0, "dropout": 0.0}, "seed": 0}
     runs = st.train(train_one, tasks)
     val = {n: np.mean([best_val(runs[f"n{n}-seed{i}"])[0] for i in s["seeds"]]) for n in s["hidden"]}
     best_n = max(s["hidden"], key=lambda n: (val[n], -n))  # a tie goes to the smaller layer
     study.log(f"best on validation: n = {best_n} ({val[best_n]:.4f}); now the final model's candidates")
 
     # 3. the recipe and its epoch count, chosen on validation (seed 0); then the refit on all images
-    names, recipes = list(s["recipes"]), [{**s["recipe"], **r} for r in s["recipes"].values()]
-    tasks = {f"recipe{j}": {**final, "recipe": r, "hidden": best_n, "seed": 0} for j, r in enumerate(recipes)}
+    names, recipes = list(s["recipes"]), [{**r, "hidden": best_n, **c} for c in s["recipes"].values()]
+    tasks = {f"recipe{j}": {**final, "recipe": c, "seed": 0} for j, c in enumerate(recipes)}
     cand = st.train(train_one, tasks)
     chosen = int(np.argmax([best_val(cand[f"recipe{j}"])[0] for j in range(len(names))]))  # ties: the first
     epochs = cand[f"recipe{chosen}"]["best_epoch"]
     study.log(f"chosen: {names[chosen]}, {epochs} epochs; refitting on every training image")
     refit_data = {"n_train": s["refit_n_train"], "n_val": 0, "data_seed": data["data_seed"]}
-    task = {"recipe": recipes[chosen], "data": refit_data, "epochs": epochs, "hidden": best_n, "keep": True}
+    task = {"recipe": recipes[chosen], "data": refit_data, "epochs": epochs, "keep": True}
     refit = st.train(train_one, {f"refit-seed{i}": {**task, "seed": i} for i in s["refit_seeds"]})
 
     # The official test set, once: the refits; for comparison only (nothing is chosen by it) the
@@ -157,7 +158,7 @@ def run(st: study.Study, s: dict[str, Any]) -> dict[str, Any]:
         cm = confusion_matrix(y_test, Z.argmax(axis=1), 10)
         return {**rec, "test_accuracy": float(np.trace(cm) / len(y_test)), "confusion_matrix": cm.tolist()}
 
-    Z = {i: logits(refit[f"refit-seed{i}"], best_n, X_test) for i in s["refit_seeds"]}
+    Z = {i: logits(refit[f"refit-seed{i}"], recipes[chosen]["hidden"], X_test) for i in s["refit_seeds"]}
     if softmax is None:
         rec = runs["softmax-only"]
         softmax = {"source": "trained here", **scored(rec, logits(rec, 0, X_split))}
@@ -205,6 +206,7 @@ def batch_numbers(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def summarise(results: dict[str, Any]) -> dict[str, Any]:
     s, sweep, refit, sm = results["settings"], results["sweep"], results["refit"], results["softmax"]
     hidden, chosen = [int(n) for n in sweep], results["recipes"][results["chosen_recipe"]]
+    final = {**s["recipe"], "hidden": results["best_hidden"], **s["recipes"][results["chosen_recipe"]]}
     scores = np.array([[best_val(r) for r in sweep[str(n)]] for n in hidden])  # (n, seed, val / train)
     acc, old = np.array([r["test_accuracy"] for r in refit.values()]), results["no_refit"]["test_accuracy"]
     cm = np.sum([r["confusion_matrix"] for r in refit.values()], axis=0)  # the refits' predictions pooled
@@ -215,7 +217,7 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
         "test_accuracy_per_seed": dict(zip(refit, acc.tolist(), strict=True)),
         "no_refit_test_accuracy": old, "gain": acc.mean() - old, "validation_accuracy": best_val(chosen)[0],
         "chosen_hidden": results["best_hidden"], "chosen_recipe": results["chosen_recipe"],
-        "refit_epochs": chosen["best_epoch"], "hidden": hidden,
+        **{f"final_{k}": v for k, v in final.items()}, "refit_epochs": chosen["best_epoch"], "hidden": hidden,
         "val_accuracy": scores[..., 0].tolist(), "train_acc": scores[..., 1].tolist(),
         "n_parameters": [sweep[str(n)][0]["n_parameters"] for n in hidden],
         "s_per_epoch": [float(np.mean([r["epoch_time"] for r in sweep[str(n)]])) for n in hidden],
@@ -268,6 +270,7 @@ def figures(m: dict[str, Any], out: Path) -> None:
     plots.line_plot(m["hidden"], series, xlabel="hidden units n (log scale)", logx=True,
                     ylabel="accuracy at the best validation epoch", path=out / "accuracy_vs_hidden.png",
                     title=f"Accuracy vs hidden units, {sd}; best on validation: n = {n}")  # fmt: skip
+    n = m["final_hidden"]  # from here on, the final model's
     runs = {f"{w}, n = {s['gd_hidden']}": m[k] for k, w in (("mb", "mini-batch"), ("gd", "full batch"))}
     draw = [("Per epoch", {k: v["per_epoch"] for k, v in runs.items()}, "validation accuracy", "epoch"),
             ("Per second of training", {k: v["per_second"] for k, v in runs.items()}, "validation accuracy",
@@ -277,7 +280,7 @@ def figures(m: dict[str, Any], out: Path) -> None:
     panels("batch_vs_minibatch", title, draw)
     cands = {f"{k} (best epoch {v['best_epoch']})": v["curve"] for k, v in m["recipes"].items()}
     refit = {f"{m['chosen_recipe']}, {m['refit_epochs']} epochs": m["refit_loss"]}
-    draw = [(f"Candidates at n = {n}, early stopping, seed 0", cands, "validation accuracy"),
+    draw = [("Candidates, early stopping on validation, seed 0", cands, "validation accuracy"),
             (f"Refit on all images, {len(s['refit_seeds'])} seeds", refit, "train loss")]  # fmt: skip
     panels("final_curves", "The final model: candidate and epochs chosen on validation, then the refit", draw)
     title = f"The refits (n = {n}) on the test images, predictions pooled: accuracy {m['test_accuracy']:.4f}"
@@ -299,8 +302,6 @@ def figures(m: dict[str, Any], out: Path) -> None:
 def tie_sentence(val: np.ndarray, hidden: list[int], best_n: int) -> str:
     """Whether the best n leads the runner-up by more than the spread between seeds."""
     others = [j for j in np.argsort(-val.mean(axis=1), kind="stable") if hidden[j] != best_n]
-    if not others:
-        return ""
     best, second, runner_up = val[hidden.index(best_n)], val[others[0]], hidden[others[0]]
     margin, spread = best.mean() - second.mean(), max(best.std(), second.std())
     verdict = "less than" if margin < spread else "more than"
@@ -348,9 +349,9 @@ def report(m: dict[str, Any]) -> dict[str, Any]:
             for j, h in enumerate(hidden)]  # fmt: skip
     batch = [[f"n = {s['gd_hidden']}, {w}", m[k]["epochs"], m[k]["updates"], m[k]["epoch1"], m[k]["final"],
               f"{m[k]['seconds']:.1f}"] for k, w in (("mb", "mini-batch"), ("gd", "full batch"))]  # fmt: skip
-    recipes = {k: {**s["recipe"], **s["recipes"][k]} for k in m["recipes"]}
-    cands = [[k, *(f"{recipes[k][x]:g}" for x in ("dropout", "weight_decay", "lr_decay")), v["val_accuracy"],
-              v["best_epoch"]] for k, v in m["recipes"].items()]  # fmt: skip
+    recipes = {k: {**s["recipe"], "hidden": n, **s["recipes"][k]} for k in m["recipes"]}
+    cands = [[k, *(f"{recipes[k][x]:g}" for x in ("hidden", "dropout", "weight_decay", "lr_decay")),
+              v["val_accuracy"], v["best_epoch"]] for k, v in m["recipes"].items()]  # fmt: skip
     smf1 = sm["f1"] or [None] * 10
     classes = [[c, v["recall"], v["precision"], v["f1"], smf1[k]] for k, (c, v) in enumerate(pc.items())]
     classes.append(["**macro avg**", *(m["macro_avg"][k] for k in ("recall", "precision", "f1")),
@@ -374,14 +375,13 @@ def report(m: dict[str, Any]) -> dict[str, Any]:
                                         "train accuracy (same epoch)", "s per epoch"], rows),
         "best_val_pm": study.pm(val[hidden.index(n)]), "tie_sentence": tie_sentence(val, hidden, n),
         "ranking": ", ".join(str(hidden[j]) for j in np.argsort(-val.mean(axis=1), kind="stable")),
-        "gap_first": f"{gap[0]:+.4f}", "gap_last": f"{gap[-1]:+.4f}",
+        "gap_first": f"{gap[0]:+.4f}", "gap_last": f"{gap[-1]:+.4f}", "class_table": class_table,
         "capacity_sentence": capacity_sentence(n, hidden), "reach_sentence": reach_sentence(m),
         "batch_table": study.md_table(["run", "epochs", "updates", "val. accuracy after epoch 1",
                                        "final val. accuracy", "training s"], batch),
-        "recipes_table": study.md_table(["candidate", "dropout", "weight decay", "lr decay per epoch",
+        "recipes_table": study.md_table(["candidate", "n", "dropout", "weight decay", "lr decay per epoch",
                                          "best val. accuracy", "best epoch"], cands),
         "n_refits": len(m["test_accuracy_per_seed"]), "mb_steps": m["mb"]["updates"] // m["mb"]["epochs"],
-        "class_table": class_table,
         "refit_table": study.md_table(["seed", "test accuracy"], [*m["test_accuracy_per_seed"].items()]),
         "test_pm": study.pm(list(m["test_accuracy_per_seed"].values())), "gain": f"{m['gain']:+.4f}",
         "target_sentence": target_sentence(m["test_accuracy"], m["test_accuracy_std"]),
@@ -389,7 +389,7 @@ def report(m: dict[str, Any]) -> dict[str, Any]:
         "softmax_accuracy": f"{sm['test_accuracy']:.4f}", "softmax_sentence": softmax_sentence(m),
         "confused": "; ".join(f"{t} taken for {p} ({c} times)" for t, p, c in confused),
         "hardest": ", ".join(by_recall[:3]), "easiest": ", ".join(by_recall[::-1][:3]),
-        "n_images": min(s["n_weight_images"], n), "moved": f"{m['hidden_weights_moved']:.2f}",
+        "n_images": min(s["n_weight_images"], m["final_hidden"]), "moved": f"{m['hidden_weights_moved']:.2f}",
         "moved_sentence": ", so the random start still shows" * (m["hidden_weights_moved"] < 2),
     }  # fmt: skip
 
