@@ -46,8 +46,8 @@ FULL = {
     "gd_epochs": 60,  # ... stopped here, converged or not
     "recipes": {  # the final model's candidates: changes to "recipe" with n the best on validation
         "as above": {},
+        "weight decay 1e-4": {"weight_decay": 1e-4},
         "1000 units, dropout 0.4": {"hidden": 1000, "dropout": 0.4},
-        "1000 units, dropout 0.4, weight decay 1e-4": {"hidden": 1000, "dropout": 0.4, "weight_decay": 1e-4},
     },
     "max_epochs": 30,  # a candidate trains at most this long, and stops early ...
     "patience": 6,  # ... after this many epochs without a better validation accuracy
