@@ -221,7 +221,7 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
         "val_accuracy": scores[..., 0].tolist(), "train_acc": scores[..., 1].tolist(),
         "n_parameters": [sweep[str(n)][0]["n_parameters"] for n in hidden],
         "s_per_epoch": [float(np.mean([r["epoch_time"] for r in sweep[str(n)]])) for n in hidden],
-        "recipes": {k: {"val_accuracy": best_val(r)[0], "best_epoch": r["best_epoch"],
+        "recipes": {k: {"val": best_val(r)[0], "best_epoch": r["best_epoch"], "ran": len(r["epoch_time"]),
                         "curve": curve([r], "val_accuracy")} for k, r in results["recipes"].items()},
         "mb": batch_numbers(sweep[str(s["gd_hidden"])]), "gd": batch_numbers(results["fullbatch"]),
         "confusion_matrix": cm.tolist(),
@@ -351,7 +351,7 @@ def report(m: dict[str, Any]) -> dict[str, Any]:
               f"{m[k]['seconds']:.1f}"] for k, w in (("mb", "mini-batch"), ("gd", "full batch"))]  # fmt: skip
     recipes = {k: {**s["recipe"], "hidden": n, **s["recipes"][k]} for k in m["recipes"]}
     cands = [[k, *(f"{recipes[k][x]:g}" for x in ("hidden", "dropout", "weight_decay", "lr_decay")),
-              v["val_accuracy"], v["best_epoch"]] for k, v in m["recipes"].items()]  # fmt: skip
+              v["val"], v["best_epoch"], v["ran"]] for k, v in m["recipes"].items()]  # fmt: skip
     smf1 = sm["f1"] or [None] * 10
     classes = [[c, v["recall"], v["precision"], v["f1"], smf1[k]] for k, (c, v) in enumerate(pc.items())]
     classes.append(["**macro avg**", *(m["macro_avg"][k] for k in ("recall", "precision", "f1")),
@@ -380,7 +380,7 @@ def report(m: dict[str, Any]) -> dict[str, Any]:
         "batch_table": study.md_table(["run", "epochs", "updates", "val. accuracy after epoch 1",
                                        "final val. accuracy", "training s"], batch),
         "recipes_table": study.md_table(["candidate", "n", "dropout", "weight decay", "lr decay per epoch",
-                                         "best val. accuracy", "best epoch"], cands),
+                                         "best val. accuracy", "best epoch", "epochs run"], cands),
         "n_refits": len(m["test_accuracy_per_seed"]), "mb_steps": m["mb"]["updates"] // m["mb"]["epochs"],
         "refit_table": study.md_table(["seed", "test accuracy"], [*m["test_accuracy_per_seed"].items()]),
         "test_pm": study.pm(list(m["test_accuracy_per_seed"].values())), "gain": f"{m['gain']:+.4f}",
