@@ -291,7 +291,7 @@ def figures(m: dict[str, Any], out: Path) -> None:
         names, mine, theirs = [*study.CLASS_NAMES, "macro F1", *names], [*f1, np.mean(f1), *mine], \
             [*sm["f1"], np.mean(sm["f1"]), *theirs]  # fmt: skip
     series, path = {"softmax only": theirs, f"one hidden layer, n = {n}": mine}, out / "compare_softmax.png"
-    plots.bar_compare(names, series, ylabel="test set", title="Softmax only vs one hidden layer", path=path)
+    plots.bar_compare(names, series, ylabel="test score", title="Softmax only vs one hidden layer", path=path)
     W, k = study.load_arrays(out, "final_weights"), min(s["n_weight_images"], n)
     units = np.sort(np.argsort(-np.linalg.norm(W["W2"], axis=1), kind="stable")[:k])  # the loudest units
     title = f"Input weights of the {k} of {n} hidden units with the largest outgoing weights (first refit)"
@@ -330,7 +330,7 @@ def target_sentence(mean: float, std: float) -> str:
 
 def softmax_sentence(m: dict[str, Any]) -> str:
     sm, acc, names = m["softmax"], m["test_accuracy"], study.CLASS_NAMES
-    where = "trained here on the same split (no `softmax_only/metrics.json` was found)" if sm["source"] == \
+    where = "trained here on the same split: no `softmax_only/metrics.json` was found" if sm["source"] == \
         "trained here" else f"read from `{sm['source']}`"  # fmt: skip
     text = f"The softmax-only model ({where}) scores {sm['test_accuracy']:.4f} on the test set, the hidden " \
         f"layer {acc:.4f} ({acc - sm['test_accuracy']:+.4f})."  # fmt: skip
