@@ -14,7 +14,14 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.i
 
 def test_there_is_a_notebook_per_lab():
     names = {path.stem.split("_", 1)[1] for path in NOTEBOOKS}
-    assert names >= {"backprop_by_hand", "softmax_only", "hidden_layer", "hyperparams", "multiclass", "binary"}
+    assert names >= {
+        "backprop_by_hand",
+        "softmax_only",
+        "hidden_layer",
+        "hyperparams",
+        "multiclass",
+        "binary",
+    }
     assert "mlp_vs_cnn" in names
 
 
@@ -23,7 +30,9 @@ def test_notebook_is_committed_without_outputs(path):
     book = json.loads(path.read_text(encoding="utf-8"))
     for cell in book["cells"]:
         if cell["cell_type"] == "code":
-            assert cell["outputs"] == [] and cell["execution_count"] is None, f"{path.name}: clear its outputs"
+            assert cell["outputs"] == [] and cell["execution_count"] is None, (
+                f"{path.name}: clear its outputs"
+            )
 
 
 @pytest.mark.slow
