@@ -24,16 +24,10 @@ from typing import Any
 import numpy as np
 
 from experiments import study
-from minidl import plots
+from minidl import Adam, Dense, Dropout, ReLU, Sequential, SoftmaxCrossEntropy, fit, metrics, plots, predict
 from minidl.callbacks import EarlyStopping, ExponentialDecay
 from minidl.data import scale_pixels
-from minidl.layers import Dense, Dropout, ReLU
-from minidl.losses import SoftmaxCrossEntropy
-from minidl.metrics import confusion_matrix, most_confused_pairs
-from minidl.model import Sequential
-from minidl.optim import Adam
 from minidl.sweep import default_workers
-from minidl.train import fit, predict
 
 NAME = "hidden_layer"
 FULL = {
@@ -155,7 +149,7 @@ def run(st: study.Study, s: dict[str, Any]) -> dict[str, Any]:
         rec = {k: v for k, v in rec.items() if k != "arrays"}
         if Z is None:
             return rec
-        cm = confusion_matrix(y_test, Z.argmax(axis=1), 10)
+        cm = metrics.confusion_matrix(y_test, Z.argmax(axis=1), 10)
         return {**rec, "test_accuracy": float(np.trace(cm) / len(y_test)), "confusion_matrix": cm.tolist()}
 
     Z = {i: logits(refit[f"refit-seed{i}"], recipes[chosen]["hidden"], X_test) for i in s["refit_seeds"]}
@@ -176,13 +170,6 @@ def run(st: study.Study, s: dict[str, Any]) -> dict[str, Any]:
         "run": {"data_seed": data["data_seed"], "load": [load, os.getloadavg()[0]],
                 "train_seconds": st.train_seconds, "workers": st.args.workers or default_workers()},
     }  # fmt: skip
-
-
-def prf(cm: np.ndarray) -> np.ndarray:
-    """Per-class precision, recall and F1 (the rows) of a confusion matrix; 0/0 counts as 0."""
-    tp = np.diag(cm).astype(float)
-    P, R = tp / np.maximum(cm.sum(axis=0), 1), tp / np.maximum(cm.sum(axis=1), 1)
-    return np.array([P, R, np.divide(2 * P * R, P + R, out=np.zeros(len(tp)), where=P + R > 0)])
 
 
 def curve(runs: list[dict[str, Any]], key: str, x: Any = None) -> list[list[float]]:
@@ -210,7 +197,9 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
     scores = np.array([[best_val(r) for r in sweep[str(n)]] for n in hidden])  # (n, seed, val / train)
     acc, old = np.array([r["test_accuracy"] for r in refit.values()]), results["no_refit"]["test_accuracy"]
     cm = np.sum([r["confusion_matrix"] for r in refit.values()], axis=0)  # the refits' predictions pooled
-    P, R, F = prf(cm)
+    P, R, F = metrics.precision_recall_f1_from_confusion(cm)
+    if "f1" not in sm:  # the softmax-only model trained here: its F1 from its confusion matrix
+        sm = {**sm, "f1": metrics.precision_recall_f1_from_confusion(sm["confusion_matrix"])[2].tolist()}
     return {
         "test_accuracy": float(acc.mean()), "test_accuracy_std": float(acc.std()),
         "final_model": f"the mean test accuracy of {len(acc)} refits (seeds {', '.join(refit)})",
@@ -228,8 +217,7 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
         "per_class": {c: {"accuracy": R[k], "precision": P[k], "recall": R[k], "f1": F[k]}
                       for k, c in enumerate(study.CLASS_NAMES)},
         "macro_avg": {"precision": P.mean(), "recall": R.mean(), "f1": F.mean()},
-        "softmax": {"source": sm["source"], "test_accuracy": sm["test_accuracy"],
-                    "f1": sm["f1"] if "f1" in sm else prf(np.array(sm["confusion_matrix"]))[2].tolist()},
+        "softmax": {k: sm[k] for k in ("source", "test_accuracy", "f1")},
         "hidden_weights_moved": next(iter(refit.values()))["moved"],
         "curves": {k: {n: curve(r, k) for n, r in sweep.items()} for k in ("val_loss", "val_accuracy",
                                                                            "accuracy")},
@@ -358,19 +346,14 @@ def report(m: dict[str, Any]) -> dict[str, Any]:
                     sm["f1"] and float(np.mean(sm["f1"]))])  # fmt: skip
     recall = np.array([v["recall"] for v in pc.values()])
     by_recall = [f"{study.CLASS_NAMES[k]} ({recall[k]:.3f})" for k in np.argsort(recall, kind="stable")]
-    confused = most_confused_pairs(np.array(m["confusion_matrix"]), 3, list(study.CLASS_NAMES))
+    confused = metrics.most_confused_pairs(np.array(m["confusion_matrix"]), 3, list(study.CLASS_NAMES))
     gap = (train - val).mean(axis=1)
     class_table = study.md_table(["class", "accuracy (recall)", "precision", "F1", "softmax F1"], classes, 3)
-    values = {k: study.fmt(v) for k, v in m.items() if isinstance(v, int | float | str)}
-    values |= {f"{b}_{k}": study.fmt(v, 2 if "s_" in k else 4) for b in ("mb", "gd") for k, v in m[b].items()}
-    values |= {k: v for k, v in {**s, **s["recipe"]}.items() if isinstance(v, int | float)}
-    values |= {f"gd_{k}": v for k, v in s["gd_recipe"].items()}
     return {
-        **values, "quick_note": " (QUICK smoke run: tiny data, few epochs: no conclusions)" * m["quick"],
-        "minutes": f"{m['seconds'] / 60:.1f}", "seconds": f"{m['seconds']:.0f}", "n_seeds": len(s["seeds"]),
-        "train_seconds": f"{m['train_seconds']:.0f}", "load": f"{m['load'][0]:.1f} and {m['load'][1]:.1f}",
+        "quick_note": " (QUICK smoke run: tiny data, few epochs: no conclusions)" * m["quick"],
+        "minutes": f"{m['seconds'] / 60:.1f}", "n_seeds": len(s["seeds"]), "n_last": hidden[-1],
         "n_train": s["data"]["n_train"] or 50000, "n_val": s["data"]["n_val"] or 10000,
-        "refit_n": s["refit_n_train"] or 60000, "n_first": hidden[0], "n_last": hidden[-1],
+        "refit_n": s["refit_n_train"] or 60000,
         "hidden_table": study.md_table(["n", "parameters", "validation accuracy",
                                         "train accuracy (same epoch)", "s per epoch"], rows),
         "best_val_pm": study.pm(val[hidden.index(n)]), "tie_sentence": tie_sentence(val, hidden, n),
@@ -383,13 +366,12 @@ def report(m: dict[str, Any]) -> dict[str, Any]:
                                          "best val. accuracy", "best epoch", "epochs run"], cands),
         "n_refits": len(m["test_accuracy_per_seed"]), "mb_steps": m["mb"]["updates"] // m["mb"]["epochs"],
         "refit_table": study.md_table(["seed", "test accuracy"], [*m["test_accuracy_per_seed"].items()]),
-        "test_pm": study.pm(list(m["test_accuracy_per_seed"].values())), "gain": f"{m['gain']:+.4f}",
+        "test_pm": study.pm(list(m["test_accuracy_per_seed"].values())),
         "target_sentence": target_sentence(m["test_accuracy"], m["test_accuracy_std"]),
-        **{f"macro_{k}": f"{v:.4f}" for k, v in m["macro_avg"].items()},
-        "softmax_accuracy": f"{sm['test_accuracy']:.4f}", "softmax_sentence": softmax_sentence(m),
+        "softmax_sentence": softmax_sentence(m),
         "confused": "; ".join(f"{t} taken for {p} ({c} times)" for t, p, c in confused),
         "hardest": ", ".join(by_recall[:3]), "easiest": ", ".join(by_recall[::-1][:3]),
-        "n_images": min(s["n_weight_images"], m["final_hidden"]), "moved": f"{m['hidden_weights_moved']:.2f}",
+        "n_images": min(s["n_weight_images"], m["final_hidden"]),
         "moved_sentence": ", so the random start still shows" * (m["hidden_weights_moved"] < 2),
     }  # fmt: skip
 

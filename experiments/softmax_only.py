@@ -18,7 +18,7 @@ import numpy as np
 
 from experiments import study
 from minidl import SGD, Dense, Sequential, SoftmaxCrossEntropy, fit, metrics, plots
-from minidl.callbacks import Callback, EarlyStopping, ExponentialDecay
+from minidl.callbacks import EarlyStopping, EpochAverage, ExponentialDecay
 from minidl.train import evaluate, predict
 
 NAME = "softmax_only"
@@ -47,33 +47,6 @@ FIGURES = ("data_examples", "normalisation", "lr_sweep", "curves_gd", "curves_mb
 
 
 # ---- one training (a top-level function: it runs in a worker process) ------------------------------
-class EpochAverage(Callback):
-    """Polyak (tail) averaging: ``averages[e - 1]`` is the mean of the weights each update of epoch
-    e started from (a state dict). With a step size that stays large, SGD keeps jumping around the
-    minimum of this convex loss; the mean of an epoch's iterates sits closer to it than any one."""
-
-    def on_epoch_begin(self, epoch: int) -> None:
-        self.averages: list[dict[str, np.ndarray]] = [] if epoch == 1 else self.averages
-        self.total = {name: np.zeros(p.value.shape) for name, p in self.model.named_parameters()}
-        self.count = 0
-
-    def on_batch_end(self, step: int, logs: dict) -> None:
-        for name, p in self.model.named_parameters():
-            self.total[name] += p.value
-        self.count += 1
-
-    def on_epoch_end(self, epoch: int, logs: dict) -> None:
-        self.averages.append({k: (t / self.count).astype(np.float32) for k, t in self.total.items()})
-
-
-def block_means(values: list[float], n: int = 200) -> tuple[list[float], list[float]]:
-    """Means of ``values`` over blocks that grow geometrically (about n points, even on a log axis)."""
-    edges = np.unique(np.geomspace(1, len(values) + 1, n).astype(int)) - 1
-    widths = np.diff(edges)
-    means = np.add.reduceat(np.asarray(values), edges[:-1]) / widths
-    return (edges[:-1] + (widths - 1) / 2).tolist(), means.tolist()
-
-
 def train_one(normalisation: str, lr: float, batch_size: int | None, epochs: int, seed: int, data_seed: int,
               n_train: int | None, n_val: int | None, patience: int = 0, min_delta: float = 0.0,
               decay: float = 1.0, weight_decay: float = 0.0, average: bool = False,
@@ -91,7 +64,7 @@ def train_one(normalisation: str, lr: float, batch_size: int | None, epochs: int
     history = fit(model, data.X_train, data.y_train, loss=SoftmaxCrossEntropy(), optimizer=optimizer,
                   epochs=epochs, batch_size=batch_size, validation_data=validation, callbacks=callbacks,
                   rng=streams["order"], verbose=0)  # fmt: skip
-    update_x, update_loss = block_means(history.step_loss)  # the loss of every update, in block means
+    update_x, update_loss = plots.log_block_means(history.step_loss)  # every update's loss, in block means
     extra = {"update_x": update_x, "update_loss": update_loss, "n_train": len(data.y_train),
              "mean_sq_input": float(np.mean(np.square(data.X_train, dtype=np.float64)))}  # fmt: skip
     if keep:

@@ -12,7 +12,9 @@ Hooks, in order: ``on_train_begin(logs)`` (logs hold the metrics before the firs
 (SIGTERM) behave the same way.
 
 What is here: ``TerminateOnNaN`` (added by ``fit``), ``EarlyStopping``, ``ModelCheckpoint`` with
-``read_checkpoint_info``, ``HistoryCheckpoint``, the ``ProgressBar`` and ``sigterm_as_interrupt``.
+``read_checkpoint_info``, ``HistoryCheckpoint``, the ``ProgressBar`` and ``sigterm_as_interrupt``;
+the learning-rate schedules ``ExponentialDecay`` and ``ReduceLROnPlateau``; ``EpochAverage``
+(the weights averaged over each epoch).
 """
 
 from __future__ import annotations
@@ -543,3 +545,34 @@ class ReduceLROnPlateau(MonitorCallback):
             self.optimizer.lr = max(self.optimizer.lr * self.factor, self.min_lr)
             self.reductions.append((epoch, self.optimizer.lr))
             self.wait = 0
+
+
+class EpochAverage(Callback):
+    """Polyak (tail) averaging: the mean of the weights over each epoch's updates.
+
+    ``averages[e - 1]`` is a state dict (the layout of ``model.state_dict()``) holding, for every
+    parameter, the mean of the values it started each update of epoch e from:
+
+        W_avg(e) = (1/n) * sum over t = 1 .. n of W_(t-1)        n = updates in the epoch
+
+    With a step size that stays large, SGD keeps jumping around a minimum instead of settling
+    into it; the mean of an epoch's iterates sits nearer the centre of that cloud than any one
+    of them (for a convex loss, the loss at the mean is at most the mean of the losses). Score it
+    after training with ``model.load_state_dict(cb.averages[-1])``. Sums are kept in float64.
+    """
+
+    def on_train_begin(self, logs: dict) -> None:
+        self.averages: list[dict[str, np.ndarray]] = []
+
+    def on_epoch_begin(self, epoch: int) -> None:
+        self.total = {name: np.zeros(p.value.shape) for name, p in self.model.named_parameters()}
+        self.count = 0
+
+    def on_batch_end(self, step: int, logs: dict) -> None:  # before the step's update
+        for name, p in self.model.named_parameters():
+            self.total[name] += p.value
+        self.count += 1
+
+    def on_epoch_end(self, epoch: int, logs: dict) -> None:
+        dtype = {name: p.value.dtype for name, p in self.model.named_parameters()}
+        self.averages.append({name: (t / self.count).astype(dtype[name]) for name, t in self.total.items()})

@@ -47,6 +47,7 @@ __all__ = [
     "paired_exact_test",
     "per_class_accuracy",
     "precision_recall_f1",
+    "precision_recall_f1_from_confusion",
     "roc_auc_score",
     "roc_curve",
     "support",
@@ -227,6 +228,35 @@ def precision_recall_f1(
     return _prf_from_cm(confusion_matrix(y_true, y_pred, n_classes), average, pos_label)
 
 
+def precision_recall_f1_from_confusion(
+    cm: Any, average: str | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | tuple[float, float, float]:
+    """``precision_recall_f1`` from a confusion matrix (rows true, columns predicted) instead of
+    labels: for a matrix saved earlier, or the sum of several runs' matrices (their predictions
+    pooled). ``average`` as in ``precision_recall_f1``; ``"binary"`` scores class 1 of a 2x2 matrix.
+
+    >>> p, r, f1 = precision_recall_f1_from_confusion([[1, 1], [0, 2]])
+    >>> p.tolist(), r.tolist()
+    ([1.0, 0.6666666666666666], [0.5, 1.0])
+    """
+    cm = _check_confusion(cm)
+    if average not in AVERAGES:
+        raise ValueError(f"unknown average {average!r}; expected one of {AVERAGES}")
+    if average == "binary" and cm.shape != (2, 2):
+        raise ValueError(f"average='binary' needs a 2x2 matrix, got shape {cm.shape}")
+    return _prf_from_cm(cm.astype(np.int64), average)
+
+
+def _check_confusion(cm: Any) -> np.ndarray:
+    """``cm`` as an array, or a ValueError if it is not a square matrix of non-negative counts."""
+    cm = np.asarray(cm)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
+        raise ValueError(f"cm must be a square 2-D confusion matrix, got shape {cm.shape}")
+    if cm.dtype.kind not in "iu" or (cm < 0).any():
+        raise ValueError("cm must hold non-negative integer counts")
+    return cm
+
+
 def per_class_accuracy(y_true: Any, y_pred: Any, n_classes: int | None = None) -> np.ndarray:
     """Per class k, the fraction of the examples of class k that are predicted as k.
 
@@ -278,11 +308,7 @@ def most_confused_pairs(
     >>> most_confused_pairs(cm, k=1, class_names=["shirt", "T-shirt", "coat"])
     [('T-shirt', 'shirt', 3)]
     """
-    cm = np.asarray(cm)
-    if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
-        raise ValueError(f"cm must be a square 2-D confusion matrix, got shape {cm.shape}")
-    if cm.dtype.kind not in "iu" or (cm < 0).any():
-        raise ValueError("cm must hold non-negative integer counts")
+    cm = _check_confusion(cm)
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 0:
         raise ValueError(f"k must be a non-negative integer, got {k!r}")
     n = cm.shape[0]

@@ -33,6 +33,7 @@ from minidl._io import atomic_write
 
 __all__ = [
     "mean_std",
+    "log_block_means",
     "learning_curves",
     "learning_curves_grid",
     "weight_images",
@@ -124,6 +125,24 @@ def mean_std(runs: Sequence[Any], key: str) -> tuple[np.ndarray, np.ndarray, np.
         mean = np.where(present, V, 0.0).sum(axis=0) / n
         std = np.sqrt(np.where(present, (V - mean) ** 2, 0.0).sum(axis=0) / n)
     return mean, std, n
+
+
+def log_block_means(values: Sequence[float], n: int = 200) -> tuple[list[float], list[float]]:
+    """A long per-update curve (the loss of every step) thinned for a log x axis: ``(x, means)``,
+    the means of consecutive blocks whose widths grow geometrically, at the blocks' centres
+    (``x`` counts from 0, the first value).
+
+    About ``n`` points, evenly spread on a log axis: the first blocks hold one value each (every
+    early update shows), later ones many (their noise averages out). Every value is in exactly
+    one block, so the curve keeps the level of the raw one.
+
+    >>> log_block_means([1.0, 2.0, 3.0, 4.0, 5.0, 6.0], n=5)
+    ([0.0, 1.5, 4.0], [1.0, 2.5, 5.0])
+    """
+    edges = np.unique(np.geomspace(1, len(values) + 1, n).astype(int)) - 1
+    widths = np.diff(edges)
+    means = np.add.reduceat(np.asarray(values, dtype=float), edges[:-1]) / widths
+    return (edges[:-1] + (widths - 1) / 2).tolist(), means.tolist()
 
 
 def _pretty_key(key: str) -> str:

@@ -18,6 +18,7 @@ from minidl import SGD, Dense, Sequential, SoftmaxCrossEntropy, evaluate, fit
 from minidl.callbacks import (
     Callback,
     EarlyStopping,
+    EpochAverage,
     ExponentialDecay,
     HistoryCheckpoint,
     ModelCheckpoint,
@@ -475,3 +476,37 @@ def test_reduce_lr_on_plateau_on_a_scripted_sequence():
     assert opt.lr == 0.02
     with pytest.raises(ValueError, match="val_accuracy"):
         ReduceLROnPlateau(opt, monitor="val_accuracy").on_train_begin({"loss": 1.0, "val_loss": 1.0})
+
+
+# ---- weight averaging ---------------------------------------------------------------------------
+def test_epoch_average_is_the_mean_of_the_weights_each_update_started_from():
+    model, average = tiny_model(), EpochAverage()
+    average.set_context(model, History())
+    average.on_train_begin({})
+    for epoch, values in enumerate(([1.0, 3.0], [2.0, 4.0, 9.0]), start=1):
+        average.on_epoch_begin(epoch)
+        for step, value in enumerate(values):
+            mark(model, value)  # the weights this update starts from
+            average.on_batch_end(step, {"loss": 1.0})
+        average.on_epoch_end(epoch, {"loss": 1.0})
+    assert [a["0.W"].tolist() for a in average.averages] == [[[2.0] * 2] * 3, [[5.0] * 2] * 3]
+    assert average.averages[1]["0.b"].dtype == np.float32 and average.averages[1].keys() == {"0.W", "0.b"}
+
+
+def test_epoch_average_in_fit_sees_each_update_before_it_is_applied():
+    class Recorder(Callback):
+        def on_train_begin(self, logs):
+            self.seen = []
+
+        def on_batch_end(self, step, logs):
+            self.seen.append(self.model.layers[0].W.value.copy())
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(12, 3)).astype(np.float32), rng.integers(0, 2, 12)
+    model = tiny_model()
+    average, seen = EpochAverage(), Recorder()
+    fit(model, X, y, loss=SoftmaxCrossEntropy(), optimizer=SGD(model.parameters(), lr=0.5), epochs=2,
+        batch_size=4, callbacks=[average, seen], rng=1, verbose=0)  # fmt: skip
+    assert len(average.averages) == 2  # 3 updates per epoch: the second epoch's are seen[3:]
+    np.testing.assert_allclose(average.averages[1]["0.W"], np.mean(seen.seen[3:], axis=0), rtol=1e-6)
+    assert not np.allclose(average.averages[1]["0.W"], model.layers[0].W.value)

@@ -16,6 +16,7 @@ from minidl.metrics import (
     one_vs_rest_accuracy,
     per_class_accuracy,
     precision_recall_f1,
+    precision_recall_f1_from_confusion,
     roc_auc_score,
     roc_curve,
     support,
@@ -96,6 +97,21 @@ def test_precision_recall_f1_averages_hand_case():
     assert weighted == pytest.approx((8 / 21, 3 / 7, 2 / 5))
     assert micro == pytest.approx((3 / 7, 3 / 7, 3 / 7))
     assert all(isinstance(v, float) for v in macro + weighted + micro)
+
+
+def test_precision_recall_f1_from_a_confusion_matrix_or_pooled_ones():
+    for average in (None, "macro", "weighted", "micro"):
+        expected = precision_recall_f1(Y_TRUE, Y_PRED, 4, average=average)
+        np.testing.assert_allclose(precision_recall_f1_from_confusion(CM, average), expected)
+    # the sum of two runs' matrices scores their predictions pooled
+    y2_true, y2_pred = np.array([3, 3, 2, 1]), np.array([3, 2, 2, 1])
+    pooled = precision_recall_f1(np.r_[Y_TRUE, y2_true], np.r_[Y_PRED, y2_pred], 4)
+    both = CM + confusion_matrix(y2_true, y2_pred, 4)
+    np.testing.assert_allclose(precision_recall_f1_from_confusion(both.tolist()), pooled)
+    with pytest.raises(ValueError, match="square"):
+        precision_recall_f1_from_confusion([[1, 2]])
+    with pytest.raises(ValueError, match="2x2"):
+        precision_recall_f1_from_confusion(CM, average="binary")
 
 
 @settings(max_examples=60, deadline=None)

@@ -131,6 +131,14 @@ def test_mean_std_missing_key_lists_the_keys_there_are():
         plots.mean_std([{"loss": [1.0], "val_loss": [1.0]}], "val_accuracy")
 
 
+def test_log_block_means_keep_the_mean_and_spread_evenly_on_a_log_axis():
+    x, means = plots.log_block_means(list(np.arange(1000.0)), n=50)
+    assert len(x) == len(means) <= 50 and x[0] == 0 and np.all(np.diff(x) > 0)
+    np.testing.assert_allclose(means, x)  # values[i] = i: each block's mean sits at its centre
+    assert np.diff(x)[-1] > 10 * np.diff(x)[0]  # blocks grow: dense at the start, sparse at the end
+    assert plots.log_block_means([2.0, 4.0], n=200) == ([0.0, 1.0], [2.0, 4.0])  # short: every value
+
+
 def test_learning_curves_with_runs_of_unequal_length():
     runs = fake_runs(lengths=[4, 7, 5])  # early stopping at different epochs
     fig = plots.learning_curves(runs, keys=("loss",))

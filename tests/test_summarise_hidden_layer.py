@@ -77,7 +77,7 @@ def test_summarise_takes_the_mean_of_the_refits_and_pools_their_predictions():
 
 def test_report_fills_every_placeholder_and_says_what_the_final_model_is():
     m = json.loads(json.dumps(hidden_layer.summarise(results(TRAINED_HERE))))  # as --plot-only reads it
-    text = study.fill(hidden_layer.NAME, hidden_layer.report(m))
+    text = study.report_text(hidden_layer, m)
     assert "$" not in text
     assert "0.9100 ± 0.0100" in text  # the mean of the refits
     assert "above 0.900 by 0.0100, within twice the spread between seeds" in text
@@ -97,7 +97,7 @@ def test_softmax_metrics_are_read_in_their_one_layout(tmp_path):
     (folder / "metrics.json").write_text(json.dumps({"test_accuracy": 0.83}))
     assert hidden_layer.read_softmax(folder / "metrics.json")["f1"] is None
     m = hidden_layer.summarise(results(hidden_layer.read_softmax(folder / "metrics.json")))
-    text = study.fill(hidden_layer.NAME, hidden_layer.report(m))
+    text = study.report_text(hidden_layer, m)
     assert "no per-class F1" in text and "0.8300" in text
 
 

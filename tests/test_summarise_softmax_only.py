@@ -9,8 +9,6 @@ import pytest
 
 from experiments import softmax_only as so
 from experiments import study
-from minidl import SGD, Dense, Sequential, SoftmaxCrossEntropy, fit
-from minidl.callbacks import Callback
 
 SETTINGS = {**so.QUICK, "gd_lrs": [0.3, 1.0], "mb_lrs": [0.01, 0.03]}
 
@@ -119,29 +117,3 @@ def test_report_fills_every_placeholder(results):
     assert "**test accuracy 0.9500**" in text and "+0.1093" in text and "Quick smoke run" in text
     assert "reach a loss\nof 0.4200, 0.4400, their mean 0.4100" in text
     assert "| lr 0.3, decay 0.8, wd 0.0001 | 2 | 0.8500 | 0.8400 | 3 | 0.8500 | 0.8500 |" in text
-
-
-def test_block_means_keep_the_mean_and_spread_evenly_on_a_log_axis():
-    x, means = so.block_means(list(np.arange(1000.0)), n=50)
-    assert len(x) == len(means) <= 50 and x[0] == 0 and np.all(np.diff(x) > 0)
-    np.testing.assert_allclose(means, x)  # values[i] = i: each block's mean sits at its centre
-    assert np.diff(x)[-1] > 10 * np.diff(x)[0]  # blocks grow: dense at the start, sparse at the end
-
-
-def test_epoch_average_is_the_mean_of_the_weights_each_update_started_from():
-    class Recorder(Callback):
-        def on_train_begin(self, logs):
-            self.seen = []
-
-        def on_batch_end(self, step, logs):
-            self.seen.append(self.model.layers[0].W.value.copy())
-
-    rng = np.random.default_rng(0)
-    X, y = rng.normal(size=(12, 3)).astype(np.float32), rng.integers(0, 2, 12)
-    model = Sequential([Dense(3, 2, rng=0)])
-    tail, seen = so.EpochAverage(), Recorder()
-    fit(model, X, y, loss=SoftmaxCrossEntropy(), optimizer=SGD(model.parameters(), lr=0.5), epochs=2,
-        batch_size=4, callbacks=[tail, seen], rng=1, verbose=0)  # fmt: skip
-    assert len(tail.averages) == 2
-    np.testing.assert_allclose(tail.averages[1]["0.W"], np.mean(seen.seen[3:], axis=0), rtol=1e-6)
-    assert not np.allclose(tail.averages[1]["0.W"], model.layers[0].W.value)
