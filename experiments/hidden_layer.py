@@ -83,8 +83,8 @@ def train_one(
                   callbacks=callbacks, rng=streams["order"], verbose=0)  # fmt: skip
     W = model.layers[0].W.value  # how far training moved each unit's weights, relative to their start
     moved = float(np.mean(np.linalg.norm(W - W_start, axis=0) / np.linalg.norm(W_start, axis=0)))
-    keep_arrays = {"arrays": model.state_dict()} if keep else {}
-    return study.record(history, n_parameters=model.n_parameters(), moved=moved, **keep_arrays)
+    arrays = {"arrays": model.state_dict()} if keep else {}
+    return study.record(history, n_parameters=model.n_parameters(), moved=moved, **arrays)
 
 
 def best_val(rec: dict[str, Any]) -> tuple[float, float]:
@@ -198,6 +198,7 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
     acc, old = np.array([r["test_accuracy"] for r in refit.values()]), results["no_refit"]["test_accuracy"]
     cm = np.sum([r["confusion_matrix"] for r in refit.values()], axis=0)  # the refits' predictions pooled
     P, R, F = metrics.precision_recall_f1_from_confusion(cm)
+    curves = {k: {n: curve(r, k) for n, r in sweep.items()} for k in ("val_loss", "val_accuracy", "accuracy")}
     if "f1" not in sm:  # the softmax-only model trained here: its F1 from its confusion matrix
         sm = {**sm, "f1": metrics.precision_recall_f1_from_confusion(sm["confusion_matrix"])[2].tolist()}
     return {
@@ -218,9 +219,7 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
                       for k, c in enumerate(study.CLASS_NAMES)},
         "macro_avg": {"precision": P.mean(), "recall": R.mean(), "f1": F.mean()},
         "softmax": {k: sm[k] for k in ("source", "test_accuracy", "f1")},
-        "hidden_weights_moved": next(iter(refit.values()))["moved"],
-        "curves": {k: {n: curve(r, k) for n, r in sweep.items()} for k in ("val_loss", "val_accuracy",
-                                                                           "accuracy")},
+        "hidden_weights_moved": next(iter(refit.values()))["moved"], "curves": curves,
         "refit_loss": curve(list(refit.values()), "loss"),
         "settings": s, "quick": results["quick"], "seconds": results["seconds"], **results["run"],
     }  # fmt: skip
@@ -292,8 +291,7 @@ def tie_sentence(val: np.ndarray, hidden: list[int], best_n: int) -> str:
     others = [j for j in np.argsort(-val.mean(axis=1), kind="stable") if hidden[j] != best_n]
     best, second, runner_up = val[hidden.index(best_n)], val[others[0]], hidden[others[0]]
     margin, spread = best.mean() - second.mean(), max(best.std(), second.std())
-    verdict = "less than" if margin < spread else "more than"
-    tie = ", a tie within noise" if margin < spread else ""
+    verdict, tie = ("less than", ", a tie within noise") if margin < spread else ("more than", "")
     return f"Its lead over n = {runner_up} is {margin:+.4f}, {verdict} the seeds' spread ({spread:.4f}){tie}."
 
 
@@ -344,8 +342,7 @@ def report(m: dict[str, Any]) -> dict[str, Any]:
     classes = [[c, v["recall"], v["precision"], v["f1"], smf1[k]] for k, (c, v) in enumerate(pc.items())]
     classes.append(["**macro avg**", *(m["macro_avg"][k] for k in ("recall", "precision", "f1")),
                     sm["f1"] and float(np.mean(sm["f1"]))])  # fmt: skip
-    recall = np.array([v["recall"] for v in pc.values()])
-    by_recall = [f"{study.CLASS_NAMES[k]} ({recall[k]:.3f})" for k in np.argsort(recall, kind="stable")]
+    by_recall = [f"{c} ({v['recall']:.3f})" for c, v in sorted(pc.items(), key=lambda cv: cv[1]["recall"])]
     confused = metrics.most_confused_pairs(np.array(m["confusion_matrix"]), 3, list(study.CLASS_NAMES))
     gap = (train - val).mean(axis=1)
     class_table = study.md_table(["class", "accuracy (recall)", "precision", "F1", "softmax F1"], classes, 3)
@@ -368,10 +365,9 @@ def report(m: dict[str, Any]) -> dict[str, Any]:
         "refit_table": study.md_table(["seed", "test accuracy"], [*m["test_accuracy_per_seed"].items()]),
         "test_pm": study.pm(list(m["test_accuracy_per_seed"].values())),
         "target_sentence": target_sentence(m["test_accuracy"], m["test_accuracy_std"]),
-        "softmax_sentence": softmax_sentence(m),
+        "softmax_sentence": softmax_sentence(m), "n_images": min(s["n_weight_images"], m["final_hidden"]),
         "confused": "; ".join(f"{t} taken for {p} ({c} times)" for t, p, c in confused),
         "hardest": ", ".join(by_recall[:3]), "easiest": ", ".join(by_recall[::-1][:3]),
-        "n_images": min(s["n_weight_images"], m["final_hidden"]),
         "moved_sentence": ", so the random start still shows" * (m["hidden_weights_moved"] < 2),
     }  # fmt: skip
 

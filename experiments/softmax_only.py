@@ -153,8 +153,7 @@ def run(job: study.Study, settings: dict) -> dict:
         "final": {**best, "n_refit": len(data.y_train), "refit_losses": losses, "y_test": y_test.tolist(),
                   "y_pred": y_pred.tolist()},
         "class_counts": [np.bincount(y, minlength=10).tolist() for y in (seen.y_train, seen.y_val, y_test)],
-        "data_seed": data_seed,
-        "train_seconds": job.train_seconds,
+        "data_seed": data_seed, "train_seconds": job.train_seconds,
     }  # fmt: skip
 
 
