@@ -66,6 +66,9 @@ CALLS = {
         ylabel="precision",
         path=p,
     ),
+    "roc_curves": lambda p: plots.roc_curves(
+        np.arange(40) % 2, {"score": np.linspace(0, 1, 40)}, {"at 0.5": np.linspace(0, 1, 40) > 0.5}, path=p
+    ),
     "line_plot": lambda p: plots.line_plot(
         [16, 64, 256],
         {"val": np.array([[0.8, 0.85, 0.86], [0.82, 0.84, 0.88]])},
@@ -261,3 +264,22 @@ def test_line_plot_series_forms():
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert legend == ["seeds (mean ± std over 2 seeds)", "given (mean ± std)", "plain"]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["0.001", "0.01", "0.1"]
+
+
+def test_roc_curves_operating_points_and_zoom():
+    y = np.repeat([0, 1], 100)
+    score = np.where(y == 1, 1.0, -1.0) + np.linspace(-0.5, 0.5, 200)
+    answers = np.r_[np.zeros(99), 1, 0, np.ones(99)]  # 1 false positive in 100, 1 positive missed
+    fig = plots.roc_curves(y, {"net": score}, {"at 0": score > 0, "arg-max": answers}, zoom=True, title="ROC")
+    ax = fig.axes[0]
+    curve, threshold, argmax = ax.get_lines()
+    assert (threshold.get_xdata()[0], threshold.get_ydata()[0]) == (0.0, 1.0)  # the scores separate
+    assert (argmax.get_xdata()[0], argmax.get_ydata()[0]) == (0.01, 0.99)
+    assert (threshold.get_marker(), argmax.get_marker()) == ("o", "s")  # a point without its curve
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["net (AUC 1.00000)", "at 0", "arg-max"]
+    assert ax.get_xlim() == (0, 0.04) and ax.get_ylim() == (0.96, 1.002)
+    assert ax.get_title() == "ROC, top-left corner only: x 0 to 0.04, y 0.96 to 1"
+    with pytest.raises(ValueError, match=r"points\['short'\] has shape"):
+        plots.roc_curves(y, {"net": score}, {"short": answers[:10]})
+    with pytest.raises(ValueError, match="give points"):
+        plots.roc_curves(y, {"net": score}, zoom=True)
