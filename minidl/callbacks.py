@@ -12,7 +12,8 @@ Hooks, in order: ``on_train_begin(logs)`` (logs hold the metrics before the firs
 (SIGTERM) behave the same way.
 
 What is here: ``TerminateOnNaN`` (added by ``fit``), ``EarlyStopping``, ``ModelCheckpoint`` with
-``read_checkpoint_info``, ``HistoryCheckpoint``, the ``ProgressBar`` and ``sigterm_as_interrupt``.
+``read_checkpoint_info``, ``HistoryCheckpoint``, the ``ProgressBar``, ``sigterm_as_interrupt``,
+``EpochClock`` and the learning-rate schedules ``ExponentialDecay`` and ``ReduceLROnPlateau``.
 """
 
 from __future__ import annotations
@@ -480,6 +481,27 @@ class ProgressBar(Callback):
 def default_verbosity(stream: TextIO | None = None) -> int:
     """1 (live line) on a terminal or in Jupyter, 2 (a line per epoch) otherwise."""
     return 1 if is_live(stream if stream is not None else sys.stderr) else 2
+
+
+class EpochClock(Callback):
+    """Wall-clock and CPU seconds of every whole epoch, in ``wall`` and ``cpu`` (lists, one per epoch).
+
+    A whole epoch: the updates, scoring the training and validation sets, and the other
+    callbacks' work (put this one last to count theirs). ``History.epoch_time`` times the updates
+    alone. With one BLAS thread, CPU time is what the epoch would take on an idle core; wall time
+    also counts waiting for a busy machine.
+    """
+
+    def __init__(self) -> None:
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+
+    def on_epoch_begin(self, epoch: int) -> None:
+        self._started = time.perf_counter(), time.process_time()
+
+    def on_epoch_end(self, epoch: int, logs: dict) -> None:
+        self.wall.append(time.perf_counter() - self._started[0])
+        self.cpu.append(time.process_time() - self._started[1])
 
 
 class ExponentialDecay(Callback):

@@ -475,3 +475,21 @@ def test_reduce_lr_on_plateau_on_a_scripted_sequence():
     assert opt.lr == 0.02
     with pytest.raises(ValueError, match="val_accuracy"):
         ReduceLROnPlateau(opt, monitor="val_accuracy").on_train_begin({"loss": 1.0, "val_loss": 1.0})
+
+
+def test_epoch_clock_times_every_whole_epoch():
+    import numpy as np
+
+    from minidl import SGD, Dense, Sequential, SoftmaxCrossEntropy, fit
+    from minidl.callbacks import EpochClock
+
+    rng = np.random.default_rng(0)
+    X, y = rng.random((64, 5)).astype(np.float32), np.arange(64) % 3
+    model = Sequential([Dense(5, 3, rng=0)])
+    clock = EpochClock()
+    history = fit(model, X, y, loss=SoftmaxCrossEntropy(), optimizer=SGD(model.parameters(), lr=0.1),
+                  epochs=3, batch_size=8, callbacks=[clock], rng=0, verbose=0)  # fmt: skip
+    assert len(clock.wall) == len(clock.cpu) == 3
+    assert all(w > 0 and c >= 0 for w, c in zip(clock.wall, clock.cpu, strict=True))
+    # a whole epoch (updates and scoring) takes at least as long as its updates alone
+    assert all(w >= t for w, t in zip(clock.wall, history.epoch_time, strict=True))
