@@ -11,9 +11,10 @@ Hooks, in order: ``on_train_begin(logs)`` (logs hold the metrics before the firs
 ``HistoryCheckpoint`` writes the final history. ``sigterm_as_interrupt()`` makes a ``kill``
 (SIGTERM) behave the same way.
 
-What is here: ``TerminateOnNaN`` (added by ``fit``), ``EarlyStopping``, ``ModelCheckpoint`` with
-``read_checkpoint_info``, ``HistoryCheckpoint``, the ``ProgressBar``, ``sigterm_as_interrupt``,
-``EpochClock`` and the learning-rate schedules ``ExponentialDecay`` and ``ReduceLROnPlateau``.
+What is here: ``TerminateOnNaN`` (added by ``fit``), ``StopAfterUpdates``, ``EarlyStopping``,
+``ModelCheckpoint`` with ``read_checkpoint_info``, ``HistoryCheckpoint``, the ``ProgressBar``,
+``sigterm_as_interrupt``, ``EpochClock`` and the learning-rate schedules ``ExponentialDecay`` and
+``ReduceLROnPlateau``.
 """
 
 from __future__ import annotations
@@ -86,6 +87,23 @@ class TerminateOnNaN(Callback):
                 epoch=epoch,
                 diverged=True,
             )
+
+
+class StopAfterUpdates(Callback):
+    """Stop after ``updates`` updates in all, wherever that falls in an epoch (``max_steps`` elsewhere):
+    the next batch's loss is computed, its update never made, and the epoch's metrics are taken as usual.
+
+    Trainings on data sets of different sizes then make the same number of updates.
+    """
+
+    def __init__(self, updates: int) -> None:
+        if isinstance(updates, bool) or not isinstance(updates, int | np.integer) or updates < 1:
+            raise ValueError(f"updates must be a positive integer, got {updates!r}")
+        self.updates = updates
+
+    def on_batch_end(self, step: int, logs: dict) -> None:
+        if len(self.history.step_loss) > self.updates:
+            self.history.stop(f"{self.updates} updates made")
 
 
 # ---- watching one metric: EarlyStopping and ModelCheckpoint ---------------------------------

@@ -22,6 +22,7 @@ from minidl.callbacks import (
     HistoryCheckpoint,
     ModelCheckpoint,
     ReduceLROnPlateau,
+    StopAfterUpdates,
     infer_mode,
     read_checkpoint_info,
 )
@@ -451,6 +452,21 @@ def test_early_stopping_and_checkpoint_agree_on_the_best_epoch(tmp_path):
     assert all(np.array_equal(saved[k], v) for k, v in model.state_dict().items())
     assert evaluate(model, X[32:], y[32:], SoftmaxCrossEntropy())["loss"] == val_loss[best]
     assert json.loads((tmp_path / "history.json").read_text())["best_epoch"] == best
+
+
+def test_stop_after_updates_makes_exactly_that_many_mid_epoch():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(10, 3)).astype(np.float32), rng.integers(0, 2, 10)
+    model = tiny_model()
+    opt = SGD(model.parameters(), lr=0.1)
+    made, step = [], opt.step
+    opt.step = lambda: (made.append(1), step())  # count the updates
+    history = fit(model, X, y, loss=SoftmaxCrossEntropy(), optimizer=opt, epochs=5, batch_size=3,
+                  callbacks=[StopAfterUpdates(6)], rng=0, verbose=0)  # fmt: skip
+    assert len(made) == 6 and len(history.step_loss) == 7  # 4 batches per epoch: stopped in epoch 2
+    assert history.epoch == [0, 1, 2] and history.stop_reason == "6 updates made"
+    with pytest.raises(ValueError, match="positive integer"):
+        StopAfterUpdates(0)
 
 
 # ---- learning-rate schedules --------------------------------------------------------------------
