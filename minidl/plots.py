@@ -707,6 +707,22 @@ def save_figure(fig: Figure, path: PathLike) -> None:
     _save(fig, path)
 
 
+def mark_x(ax: Axes, x: float, text: str) -> None:
+    """A dotted vertical line at ``x`` (the best epoch, a chosen value) named by ``text`` along the
+    bottom of ``ax``, on the side of the line where there is more room."""
+    ax.axvline(x, color="0.3", ls=":", lw=1.2)
+    side = "right" if x > np.mean(ax.get_xlim()) else "left"
+    ax.text(x, 0.03, f" {text} ", ha=side, transform=ax.get_xaxis_transform(), fontsize=8, color="0.3")
+
+
+def note_narrow_axis(ax: Axes, span: float = 0.5) -> None:
+    """A y axis covering less than ``span`` (an accuracy axis far from 0) says so in its label, so
+    that a small difference is not read as a large one."""
+    low, high = ax.get_ylim()
+    if high - low < span:
+        ax.set_ylabel(f"{ax.get_ylabel()}\n(axis from {low:.2f} to {high:.2f} only)")
+
+
 def difference_matrix(diff: Any, class_names: Sequence[str], *, ax: Axes, title: str | None = None) -> Figure:
     """The difference of two row-normalised confusion matrices (B minus A), on a symmetric
     diverging scale: on the diagonal red means B recalls the class more often; off the diagonal

@@ -266,6 +266,25 @@ def test_line_plot_series_forms():
     assert [t.get_text() for t in ax.get_xticklabels()] == ["0.001", "0.01", "0.1"]
 
 
+def test_mark_x_names_the_line_on_the_roomier_side():
+    ax = plots.new_figure(4, 3).add_subplot()
+    ax.set_xlim(0, 10)
+    plots.mark_x(ax, 8, "best")
+    plots.mark_x(ax, 2, "start")
+    assert [line.get_xdata()[0] for line in ax.lines] == [8, 2]
+    assert [(t.get_text(), t.get_ha()) for t in ax.texts] == [(" best ", "right"), (" start ", "left")]
+
+
+def test_note_narrow_axis_only_when_the_axis_is_narrow():
+    fig = plots.new_figure(6, 3)
+    wide, narrow = fig.subplots(1, 2)
+    for ax, (low, high) in ((wide, (0.0, 1.0)), (narrow, (0.7, 0.9))):
+        ax.set(ylim=(low, high), ylabel="accuracy")
+        plots.note_narrow_axis(ax)
+    assert wide.get_ylabel() == "accuracy"
+    assert narrow.get_ylabel() == "accuracy\n(axis from 0.70 to 0.90 only)"
+
+
 def test_roc_curves_operating_points_and_zoom():
     y = np.repeat([0, 1], 100)
     score = np.where(y == 1, 1.0, -1.0) + np.linspace(-0.5, 0.5, 200)
