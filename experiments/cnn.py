@@ -119,6 +119,7 @@ def train_one(kind: str, seed: int, settings: dict, data_seed: int, epochs: int 
         epochs=epochs or s["max_epochs"], batch_size=s["batch_size"], callbacks=callbacks, verbose=0,
         validation_data=None if refit else (standardise(data.X_val), data.y_val),
         rng=study.seed_streams(seed)["order"], eval_batch_size=EVAL_CHUNK,
+        train_metrics="running" if refit else "exact",  # no curve is drawn of the refit: skip re-scoring
     )  # fmt: skip
     extra = {"lr": decay.lrs, "epoch_wall": clock.wall, "epoch_cpu": clock.cpu, "normalisation": norm,
              "n_parameters": model.n_parameters(), "summary": model.summary(model_input(kind))}  # fmt: skip
