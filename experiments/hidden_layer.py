@@ -1,990 +1,400 @@
-"""One hidden layer: how many hidden units, batch or mini-batch, and the final model on the test set.
+"""One hidden layer on Fashion-MNIST: how many hidden units, batch or mini-batch, and a final model.
 
-The lab's questions, answered in ``report.md`` with the numbers of the run:
-
-1. Softmax on top of one hidden layer of n ReLU units, n = 10 ... 500: how does the validation
-   accuracy change with n (mean +- std over seeds), and which n is best?
-2. Mini-batch against full-batch gradient descent: what does each buy per epoch and per second?
-3. The best n, trained with early stopping on the validation set and evaluated once on the
-   test set: confusion matrix, per-class and overall accuracy, precision, recall and F1.
-4. Against the softmax-only model (read from ``softmax_only/metrics.json`` next to the output
-   folder if that experiment was run, else trained here on the same split): what does the
-   hidden layer add?
-5. What do the hidden units look at? Their input weights drawn as 28x28 images.
-
+The lab's questions, answered in ``report.md`` with the run's own numbers:
+1. Softmax on one hidden layer of n ReLU units, n = 10 ... 500: validation accuracy (mean ± std
+   over seeds) against n; which n is best? 2. Mini-batch against full-batch gradient descent, per
+   epoch and per second. 3. The final model, its settings chosen on the validation split only (n,
+   dropout, weight decay, learning-rate decay, epochs from early stopping), trained again with three
+   seeds on all 60000 training images, scored once on the test set: confusion matrix, per-class and
+   overall accuracy, precision, recall, F1. 4. What the hidden layer adds over the softmax-only
+   model. 5. What the hidden units look at: their input weights as 28x28 images.
     python -m experiments.hidden_layer [--out DIR] [--quick] [--plot-only] [--workers N]
 
-``run`` trains (every configuration x seed through ``minidl.sweep.run_sweep``, so an interrupted
-run resumes) and saves ``results.json`` and ``final_model.npz``; ``plot`` draws the figures and
-writes ``report.md`` and ``metrics.json`` from those two files only. The default run trains
-23 networks on 50000 images: 250 s of CPU time, 11.5 min of wall time measured on a shared 2-core
-machine under heavy load (about 3-4 min on a quiet one); ``--quick`` takes about 10 s.
-
-Helpers that ``experiments.hyperparams`` shares live here too: ``build_mlp``,
-``history_record``, ``sweep_executor``, ``run_key`` and ``overlay_curves``.
+The softmax-only model: ``test_accuracy`` and, if there, ``per_class[<class>]["f1"]`` of
+``<out>/../softmax_only/metrics.json``; without that file, ``Dense(784, 10)`` trained here.
 """
 
 from __future__ import annotations
 
-import contextlib
-import time
-from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import Executor
-from dataclasses import asdict, dataclass
+import json
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from experiments._common import (
-    CLASS_NAMES,
-    log,
-    make_parser,
-    md_table,
-    read_json,
-    run_and_plot,
-    split_data,
-    write_json,
-    write_text,
-)
+from experiments import study
 from minidl import plots
-from minidl.callbacks import Callback, EarlyStopping, ExponentialDecay
-from minidl.datasets import load_fashion_mnist
+from minidl.callbacks import EarlyStopping, ExponentialDecay
+from minidl.data import scale_pixels
 from minidl.layers import Dense, Dropout, ReLU
 from minidl.losses import SoftmaxCrossEntropy
-from minidl.metrics import classification_report, confusion_matrix, most_confused_pairs
+from minidl.metrics import confusion_matrix, most_confused_pairs
 from minidl.model import Sequential
-from minidl.model_selection import stratified_subsample
-from minidl.optim import SGD, Adam, Optimizer
-from minidl.sweep import default_workers, process_pool, run_sweep, task_key
-from minidl.train import History, fit, predict
+from minidl.optim import Adam
+from minidl.sweep import default_workers
+from minidl.train import fit, predict
 
 NAME = "hidden_layer"
+FULL = {
+    "hidden": [10, 20, 50, 100, 200, 500],  # hidden units n compared on validation ...
+    "seeds": [0, 1, 2],  # ... each with these seeds, this recipe (Adam, its step decayed per epoch) ...
+    "recipe": {"batch_size": 128, "lr": 1e-3, "lr_decay": 0.9, "dropout": 0.3, "weight_decay": 0.0},
+    "epochs": 15,  # ... and this many epochs
+    "gd_hidden": 100,  # this n (one of "hidden") also with full batches and a constant step ...
+    "gd_recipe": {"batch_size": None, "lr": 1e-2, "lr_decay": 1.0},
+    "gd_epochs": 60,  # ... stopped here, converged or not
+    "recipes": {  # the final model's candidates: changes to "recipe" with n the best on validation
+        "as above": {},
+        "weight decay 1e-4": {"weight_decay": 1e-4},
+        "1000 units, dropout 0.4": {"hidden": 1000, "dropout": 0.4},
+    },
+    "max_epochs": 30,  # a candidate trains at most this long, and stops early ...
+    "patience": 6,  # ... after this many epochs without a better validation accuracy
+    "refit_seeds": [0, 1, 2],  # the final model: the chosen candidate trained on every training image
+    "data": {"n_train": None, "n_val": None},  # None: all 50000 train and 10000 validation images
+    "refit_n_train": None,  # None: all 60000
+    "n_weight_images": 20,
+}
+QUICK = {**FULL, "hidden": [10, 50], "seeds": [0, 1], "epochs": 3, "gd_hidden": 10, "gd_epochs": 4,
+         "max_epochs": 4, "patience": 2, "refit_seeds": [0, 1], "data": {"n_train": 2000, "n_val": 1000},
+         "refit_n_train": 3000, "n_weight_images": 10}  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Everything that defines a run. ``n_train`` / ``n_val`` None means the whole split."""
-
-    hidden: tuple[int, ...] = (10, 20, 50, 100, 200, 500)  # hidden units n to compare
-    seeds: tuple[int, ...] = (0, 1, 2)  # one training per n and seed
-    batch_size: int = 128  # mini-batch size
-    lr: float = 1e-3  # Adam's step size in the first epoch ...
-    lr_decay: float = 0.9  # ... multiplied by this after every epoch
-    dropout: float = 0.3  # dropout after the hidden layer
-    epochs: int = 15  # epochs of every mini-batch run in the comparison of n
-    gd_hidden: tuple[int, ...] = (100,)  # n also trained with full-batch gradient descent
-    gd_lr: float = 1e-2  # Adam's step size for full batches (constant: one update per epoch)
-    gd_epochs: int = 60  # full-batch runs stop here, converged or not
-    final_epochs: int = 30  # at most, for the final model (and a softmax-only model if needed) ...
-    patience: int = 6  # ... which stops after this many epochs without a better val_accuracy
-    final_seed: int = 0
-    n_train: int | None = None  # None: all 50000 training images of the split
-    n_val: int | None = None  # None: all 10000 validation images
-    n_weight_images: int = 20  # hidden units whose input weights are drawn
-
-
-FULL = Settings()
-QUICK = Settings(
-    hidden=(10, 50),
-    seeds=(0, 1),
-    epochs=3,
-    gd_hidden=(10,),
-    gd_epochs=4,
-    final_epochs=4,
-    patience=2,
-    n_train=2000,
-    n_val=1000,
-    n_weight_images=10,
-)
-
-LOSS = SoftmaxCrossEntropy()
-
-
-# ---------------------------------------------------------------------------------------------
-# Helpers shared with experiments.hyperparams
-# ---------------------------------------------------------------------------------------------
-
-
-def build_mlp(hidden: Sequence[int], seed: int, dropout: float = 0.0, n_in: int = 784) -> Sequential:
-    """``Dense -> ReLU [-> Dropout]`` per hidden layer, then ``Dense(.., 10)`` giving the logits.
-
-    ``hidden=()`` is the softmax-only model ``Dense(784, 10)``. Each layer draws its initial
-    weights (and dropout masks) from its own generator spawned from ``seed``: the same seed gives
-    the same model, and a wider layer does not change how the others start.
-
-    >>> build_mlp([100], seed=0)
-    Sequential([
-      Dense(784, 100),
-      ReLU(),
-      Dense(100, 10)
-    ])
-    """
-    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2 * len(hidden) + 1)]
-    layers, width = [], n_in
-    for i, n in enumerate(hidden):
-        layers += [Dense(width, n, rng=rngs[2 * i]), ReLU()]
-        if dropout:
-            layers.append(Dropout(dropout, rng=rngs[2 * i + 1]))
-        width = n
-    layers.append(Dense(width, 10, rng=rngs[-1]))
-    return Sequential(layers)
-
-
-def make_optimizer(name: str, model: Sequential, lr: float) -> Optimizer:
-    """``"adam"`` or ``"sgd"`` (plain gradient descent: no momentum, no weight decay)."""
-    if name == "adam":
-        return Adam(model.parameters(), lr=lr)
-    if name == "sgd":
-        return SGD(model.parameters(), lr=lr)
-    raise ValueError(f"unknown optimizer {name!r}: use 'adam' or 'sgd'")
-
-
-def history_record(history: History) -> dict[str, Any]:
-    """What a run keeps of its ``History``: the curves, epoch times and why it stopped."""
-    return {
-        "history": history.history,
-        "epoch_time": history.epoch_time,
-        "steps_per_epoch": history.params["steps_per_epoch"],
-        "stop_reason": history.stop_reason,
-        "diverged": history.diverged,
-        "best_epoch": history.best_epoch,
-    }
-
-
-def run_key(name: str, task: Mapping[str, Any]) -> str:
-    """A readable sweep key, ``name`` plus the hash of the task: a changed setting gets a new
-    file instead of clashing with the result of the old one in the same folder."""
-    return f"{name}-{task_key(task)[-10:]}"
-
-
-@contextlib.contextmanager
-def sweep_executor(workers: int | None) -> Iterator[Executor | str]:
-    """One pool of worker processes for all the sweeps of an experiment.
-
-    ``run_sweep`` alone would start a fresh pool per call, and every fresh worker loads and
-    normalises the data again (seconds each); one shared pool (``minidl.sweep.process_pool``,
-    one BLAS thread per worker) lets each worker keep its ``split_data`` cache from one sweep to
-    the next. ``workers=1`` is one worker process, so every worker count gives the same bits.
-    """
-    pool = process_pool(workers or default_workers())
-    try:
-        yield pool
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def overlay_curves(
-    ax: Axes,
-    groups: Mapping[str, Sequence[Mapping[str, Any]]],
-    key: str,
-    *,
-    x: Mapping[str, Sequence[float]] | None = None,
-    xlabel: str = "epoch",
-    ylabel: str | None = None,
-    title: str | None = None,
-    logy: bool = False,
-    logx: bool = False,
-    legend_title: str | None = None,
-    dashed: bool = False,
-) -> None:
-    """Several configurations on one Axes: the mean of ``key`` over seeds as a line, +-1 std as a band.
-
-    ``groups`` maps a legend label to that configuration's run records (``history_record``
-    dicts, one per seed). ``x`` optionally maps a label to its x values, one per history entry
-    (e.g. the number of updates instead of the epoch). A run that diverged ends with a cross at
-    its last finite value, and the legend says how many seeds diverged. ``dashed`` gives each
-    configuration its own line style too, so curves that lie on top of each other stay visible.
-    """
-    styles = ["-", "--", "-.", ":"] if dashed else ["-"]
-    any_diverged = False
-    for i, (label, runs) in enumerate(groups.items()):
-        color = f"C{i % 10}"
-        mean, std, _ = plots.mean_std([r["history"] for r in runs], key)
-        xs = np.arange(len(mean), dtype=float) if x is None else np.asarray(x[label], dtype=float)
-        xs = xs[: len(mean)]
-        keep = np.isfinite(mean) & ((xs > 0) if logx else True)
-        lo, hi = mean - std, mean + std
-        if logy:
-            lo = np.maximum(lo, mean / 10)  # a band reaching 0 or below would vanish off a log axis
-        ax.fill_between(xs[keep], lo[keep], hi[keep], color=color, alpha=plots.BAND_ALPHA, lw=0)
-        n_div = sum(bool(r.get("diverged")) for r in runs)
-        note = f" (diverged: {n_div} of {len(runs)} seeds)" if n_div else ""
-        ax.plot(xs[keep], mean[keep], color=color, lw=2, ls=styles[i % len(styles)], label=f"{label}{note}")
-        for r in runs:
-            if not r.get("diverged"):
-                continue
-            values = np.asarray(r["history"][key], dtype=float)
-            finite = np.flatnonzero(np.isfinite(values))
-            if finite.size:
-                j = finite[-1]
-                ax.plot(xs[j], values[j], "x", color=color, ms=11, mew=2.5, zorder=5)
-                any_diverged = True
-    if any_diverged:
-        ax.plot([], [], "x", color="0.3", ms=9, mew=2.5, label="last finite value before divergence")
-    if logy:
-        ax.set_yscale("log")
-        plain_log_ticks(ax)
-    if logx:
-        ax.set_xscale("log")
-    elif x is None:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel or key.replace("val_", "validation ").replace("_", " "))
-    if title:
-        ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8.5, title=legend_title, title_fontsize=8.5)
-
-
-def plain_log_ticks(ax: Axes) -> None:
-    """On a log y axis spanning less than two decades, label ticks 0.3, 0.5, 2 rather than
-    3 x 10^-1 (call again after changing the limits)."""
-    lo, hi = ax.get_ylim()
-    if lo > 0 and hi / lo < 100:
-        plain = FuncFormatter(lambda v, _: f"{v:g}")
-        ax.yaxis.set_major_formatter(plain)
-        ax.yaxis.set_minor_formatter(plain)
-
-
-def zoom_past_epoch0(ax: Axes, runs: Sequence[Mapping[str, Any]], key: str, top: float | None = None) -> None:
-    """Fit the y axis to the values after epoch 0, whose untrained value (loss ~2.3, accuracy
-    ~0.1) would squash the interesting part of the curves into a thin strip."""
-    values = np.concatenate([np.asarray(r["history"][key][1:], dtype=float) for r in runs])
-    values = values[np.isfinite(values)]
-    if values.size:
-        lo, hi = values.min(), values.max()
-        pad = 0.05 * (hi - lo) or 0.01
-        ax.set_ylim(lo - pad, hi + pad if top is None else top)
-
-
-def new_figure(width: float, height: float, nrows: int = 1, ncols: int = 1) -> tuple[Figure, np.ndarray]:
-    """A Figure with its own canvas (no pyplot state) and an ``(nrows, ncols)`` array of Axes."""
-    fig = plots.new_figure(width, height)
-    return fig, fig.subplots(nrows, ncols, squeeze=False)
-
-
-def save_figure(fig: Figure, path: Path) -> None:
-    """Write the PNG atomically, like every function of ``minidl.plots``."""
-    plots.save_figure(fig, path)
-
-
-def load_test_set() -> tuple[np.ndarray, np.ndarray]:
-    """The official test images (uint8) and labels, for plots and reports."""
-    _, (images, labels) = load_fashion_mnist()
-    return images, labels.astype(np.int64)
-
-
-def mean_pm(values: Sequence[float], digits: int = 4) -> str:
-    """``"0.8512 ± 0.0031"``: mean and population std."""
-    a = np.asarray(values, dtype=float)
-    return f"{a.mean():.{digits}f} ± {a.std():.{digits}f}"
-
-
-# ---------------------------------------------------------------------------------------------
-# Compute
-# ---------------------------------------------------------------------------------------------
-
-
-def data_for(n_train: int | None, n_val: int | None, data_seed: int):
-    """``X, y, X_val, y_val, X_test, y_test`` of the shared split (standardised pixels); in
-    quick mode stratified subsets of ``n_train`` / ``n_val`` examples."""
-    split = split_data(seed=data_seed)
-    X, y, Xv, yv = split.X_train, split.y_train, split.X_val, split.y_val
-    if n_train is not None:
-        idx = stratified_subsample(y, n_train, rng=data_seed)
-        X, y = X[idx], y[idx]
-    if n_val is not None:
-        idx = stratified_subsample(yv, n_val, rng=data_seed)
-        Xv, yv = Xv[idx], yv[idx]
-    return X, y, Xv, yv, split.X_test, split.y_test
+def build(hidden: int, dropout: float, streams: dict[str, np.random.Generator]) -> Sequential:
+    """``Dense(784, n) -> ReLU -> Dropout -> Dense(n, 10)`` (logits); ``hidden=0``: ``Dense(784, 10)``."""
+    w, d = streams["weights"], streams["dropout"]
+    if hidden == 0:
+        return Sequential([Dense(784, 10, rng=w)])
+    return Sequential([Dense(784, hidden, rng=w), ReLU(), Dropout(dropout, rng=d), Dense(hidden, 10, rng=w)])
 
 
 def train_one(
-    hidden: list[int],
-    seed: int,
-    batch_size: int | None,
-    lr: float,
-    lr_decay: float,
-    epochs: int,
-    dropout: float,
-    n_train: int | None,
-    n_val: int | None,
-    data_seed: int,
-    patience: int | None = None,
-    test: bool = False,
-    weights_file: str | None = None,
+    seed: int, recipe: dict, data: dict, epochs: int, patience: int = 0, keep: bool = False
 ) -> dict[str, Any]:
-    """One training run with Adam (a sweep task; returns a JSON-able dict).
-
-    With ``patience``, early stopping on ``val_accuracy`` keeps the best epoch's weights; with
-    ``test``, the model is then scored on the test set and its predictions are returned; with
-    ``weights_file``, its weights are saved there.
-    """
-    X, y, Xv, yv, Xt, yt = data_for(n_train, n_val, data_seed)
-    model = build_mlp(hidden, seed, dropout)
-    optimizer = make_optimizer("adam", model, lr)
-    callbacks: list[Callback] = [ExponentialDecay(optimizer, lr_decay)]
+    """One training with Adam: ``recipe`` holds the hidden units and the optimiser's settings, ``data``
+    ``load_data``'s ``n_train, n_val, data_seed`` (``n_val=0``: all training images, no validation).
+    ``patience`` stops early on validation accuracy, keeping the best epoch; ``keep`` returns the weights."""
+    split = study.load_data("standardise", **data)
+    streams = study.seed_streams(seed)
+    model = build(recipe["hidden"], recipe["dropout"], streams)
+    W_start = model.layers[0].W.value.copy()
+    optimizer = Adam(model.parameters(), lr=recipe["lr"], weight_decay=recipe["weight_decay"])
+    callbacks = [ExponentialDecay(optimizer, recipe["lr_decay"])]
     if patience:
         callbacks.append(EarlyStopping("val_accuracy", patience=patience))
-    start = time.perf_counter()
-    history = fit(
-        model,
-        X,
-        y,
-        loss=LOSS,
-        optimizer=optimizer,
-        epochs=epochs,
-        batch_size=batch_size,
-        validation_data=(Xv, yv),
-        callbacks=callbacks,
-        rng=seed,
-        verbose=0,
-    )
-    result = history_record(history)
-    result["train_seconds"] = time.perf_counter() - start
-    result["n_parameters"] = model.n_parameters()
-    if test:
-        result["test_pred"] = predict(model, Xt, labels=True).tolist()
-        result["test_accuracy"] = float(np.mean(np.asarray(result["test_pred"]) == yt))
-    if weights_file:
-        model.save(weights_file)
-    return result
+    validation = (split.X_val, split.y_val) if data["n_val"] != 0 else None
+    history = fit(model, split.X_train, split.y_train, loss=SoftmaxCrossEntropy(), optimizer=optimizer,
+                  epochs=epochs, batch_size=recipe["batch_size"], validation_data=validation,
+                  callbacks=callbacks, rng=streams["order"], verbose=0)  # fmt: skip
+    W = model.layers[0].W.value  # how far training moved each unit's weights, relative to their start
+    moved = float(np.mean(np.linalg.norm(W - W_start, axis=0) / np.linalg.norm(W_start, axis=0)))
+    keep_arrays = {"arrays": model.state_dict()} if keep else {}
+    return study.record(history, n_parameters=model.n_parameters(), moved=moved, **keep_arrays)
 
 
-def best_epoch_scores(history: Mapping[str, Sequence[float]]) -> tuple[float, float, int]:
-    """``(validation accuracy, train accuracy, epoch)`` at the epoch of highest validation
-    accuracy, which is what early stopping on that metric would keep (never epoch 0)."""
-    val = np.asarray(history["val_accuracy"][1:], dtype=float)
-    if val.size == 0 or not np.isfinite(val).any():
-        return float("nan"), float("nan"), 0
-    i = int(np.nanargmax(val))
-    return float(val[i]), float(history["accuracy"][i + 1]), i + 1
+def best_val(rec: dict[str, Any]) -> tuple[float, float]:
+    """Validation and train accuracy at the best validation epoch (what early stopping keeps)."""
+    i, h = 1 + int(np.argmax(rec["history"]["val_accuracy"][1:])), rec["history"]
+    return h["val_accuracy"][i], h["accuracy"][i]
 
 
-def read_softmax_reference(path: Path) -> dict[str, Any] | None:
-    """Test metrics of the softmax-only experiment, if its ``metrics.json`` is there and readable.
-
-    Needs ``test_accuracy`` and per-class precision, recall and F1: lists of 10 under
-    ``precision``, ``recall``, ``f1`` (or ``f1-score``), or dicts keyed by class name, at the
-    top level or inside ``per_class`` / ``test``, or a ``classification_report`` dict (class
-    name -> {precision, recall, f1-score}). Returns None when anything is missing.
-    """
-    try:
-        data = read_json(path)
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("test_accuracy"), (int, float)):
-        return None
-
-    def vector(value: Any) -> list[float] | None:
-        if isinstance(value, dict):
-            value = [value.get(c) for c in CLASS_NAMES]
-        if isinstance(value, list) and len(value) == 10 and all(isinstance(v, (int, float)) for v in value):
-            return [float(v) for v in value]
-        return None
-
-    for source in (data, data.get("per_class"), data.get("test"), data.get("classification_report")):
-        if not isinstance(source, dict):
-            continue
-        if all(isinstance(source.get(c), dict) for c in CLASS_NAMES):  # class name -> metrics
-            rows = [source[c] for c in CLASS_NAMES]
-            source = {m: [r.get(m, r.get(f"{m}-score")) for r in rows] for m in ("precision", "recall", "f1")}
-        found = {m: vector(source.get(m, source.get(f"{m}-score"))) for m in ("precision", "recall", "f1")}
-        if all(v is not None for v in found.values()):
-            return {"test_accuracy": float(data["test_accuracy"]), **found, "source": str(path)}
-    return None
-
-
-def _task(s: Settings, hidden: Sequence[int], seed: int, data_seed: int, **changes: Any) -> dict[str, Any]:
-    task = {
-        "hidden": list(hidden),
-        "seed": seed,
-        "batch_size": s.batch_size,
-        "lr": s.lr,
-        "lr_decay": s.lr_decay,
-        "epochs": s.epochs,
-        "dropout": s.dropout if hidden else 0.0,
-        "n_train": s.n_train,
-        "n_val": s.n_val,
-        "data_seed": data_seed,
-    }
-    return {**task, **changes}
-
-
-def run(args) -> dict[str, Any]:
-    """Train everything; save ``results.json`` and ``final_model.npz`` into ``args.out``."""
-    s = QUICK if args.quick else FULL
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    reference_path = Path(args.softmax_metrics or out.parent / "softmax_only" / "metrics.json")
-    reference = read_softmax_reference(reference_path)
-
-    # 1. every n x seed with mini-batches; some n also with full batches (batch gradient descent)
-    tasks, index = {}, {"minibatch": {}, "fullbatch": {}}
-    for n in s.hidden:
-        for seed in s.seeds:
-            task = _task(s, [n], seed, args.data_seed)
-            key = run_key(f"minibatch_n{n}_seed{seed}", task)
-            tasks[key] = task
-            index["minibatch"].setdefault(str(n), []).append(key)
-    for n in s.gd_hidden:
-        for seed in s.seeds:
-            task = _task(
-                s, [n], seed, args.data_seed, batch_size=None, lr=s.gd_lr, lr_decay=1.0, epochs=s.gd_epochs
-            )
-            key = run_key(f"fullbatch_n{n}_seed{seed}", task)
-            tasks[key] = task
-            index["fullbatch"].setdefault(str(n), []).append(key)
-
-    with sweep_executor(args.workers) as executor:
-        log(
-            f"{len(tasks)} trainings: n in {list(s.hidden)} x seeds {list(s.seeds)}; "
-            f"full batch for n in {list(s.gd_hidden)}"
-        )
-        sweep = run_sweep(train_one, tasks, out / "runs", executor=executor)
-        sweep.raise_if_failed()
-        groups = {
-            mode: {n: [sweep.results[k] for k in keys] for n, keys in by_n.items()}
-            for mode, by_n in index.items()
-        }
-
-        # 2. choose n on validation: mean over seeds of each run's best validation accuracy
-        mean_val = {
-            n: np.mean([best_epoch_scores(r["history"])[0] for r in groups["minibatch"][str(n)]])
-            for n in s.hidden
-        }
-        best_n = max(s.hidden, key=lambda n: (mean_val[n], -n))  # a tie goes to the smaller layer
-        log(f"best n on validation: {best_n} (mean best validation accuracy {mean_val[best_n]:.4f})")
-
-        # 3. the final model, and a softmax-only model when no saved one could be read
-        final_tasks = {}
-        task = _task(
-            s, [best_n], s.final_seed, args.data_seed, epochs=s.final_epochs, patience=s.patience, test=True
-        )
-        task["weights_file"] = str((out / "final_model.npz").resolve())
-        final_tasks[run_key("final", task)] = task
-        if reference is None:
-            task = _task(
-                s, [], s.final_seed, args.data_seed, epochs=s.final_epochs, patience=s.patience, test=True
-            )
-            final_tasks[run_key("softmax_only", task)] = task
-        final = run_sweep(train_one, final_tasks, out / "runs", executor=executor)
-        final.raise_if_failed()
-    final_run, *softmax_run = final.results.values()
-
-    if reference is None:
-        log(f"no readable softmax-only result at {reference_path}: trained Dense(784, 10) here")
-        sm = softmax_run[0]
-        _, y_test = load_test_set()
-        rep = classification_report(
-            y_test, sm["test_pred"], n_classes=10, target_names=CLASS_NAMES, output_dict=True
-        )
-        reference = {
-            "test_accuracy": sm["test_accuracy"],
-            **{
-                m: [rep[c][f"{m}-score" if m == "f1" else m] for c in CLASS_NAMES]
-                for m in ("precision", "recall", "f1")
-            },
-            "source": "trained here",
-            "best_epoch": sm["best_epoch"],
-            "history": sm["history"],
-        }
-    else:
-        log(f"softmax-only test metrics read from {reference_path}")
-
-    results = {
-        "settings": asdict(s),
-        "quick": bool(args.quick),
-        "data_seed": args.data_seed,
-        "workers": 1 if args.workers == 1 else (args.workers or default_workers()),
-        "minibatch": groups["minibatch"],
-        "fullbatch": groups["fullbatch"],
-        "best_hidden": best_n,
-        "final": final_run,
-        "softmax_reference": reference,
-        "seconds": time.perf_counter() - started,
-        "resumed_runs": len(sweep.resumed) + len(final.resumed),
-    }
-    write_json(out / "results.json", results)
-    log(f"results saved in {out / 'results.json'} after {results['seconds']:.0f} s")
-    return results
-
-
-# ---------------------------------------------------------------------------------------------
-# Plot and report
-# ---------------------------------------------------------------------------------------------
-
-
-def load_results(out: Path) -> dict[str, Any]:
-    path = out / "results.json"
+def read_softmax(path: Path) -> dict[str, Any] | None:
+    """The softmax-only experiment's ``test_accuracy`` and per-class F1 (None: no such file)."""
     if not path.is_file():
-        raise FileNotFoundError(
-            f"{path} is missing: run `python -m experiments.{NAME} --out {out}` (without --plot-only) first"
-        )
-    return read_json(path)
+        return None
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    if "test_accuracy" not in saved:
+        raise study.StudyError(f"{path} has no test_accuracy: run experiments.softmax_only again, or move it")
+    per_class = saved.get("per_class") or {}
+    f1 = [per_class[c]["f1"] for c in study.CLASS_NAMES] if len(per_class) == 10 else None
+    return {"source": str(path), "test_accuracy": float(saved["test_accuracy"]), "f1": f1}
 
 
-def plot(out_dir: str | Path) -> dict[str, Any]:
-    """Draw every figure and write ``report.md`` and ``metrics.json`` from the saved results."""
-    out = Path(out_dir)
-    R = load_results(out)
-    s = Settings(**{k: tuple(v) if isinstance(v, list) else v for k, v in R["settings"].items()})
-    mb = {n: R["minibatch"][str(n)] for n in s.hidden}
-    gd = {n: R["fullbatch"][str(n)] for n in s.gd_hidden}
-    best_n, F, ref = R["best_hidden"], R["final"], R["softmax_reference"]
-    seeds_text = f"mean (line) ± std (band) over {len(s.seeds)} seeds"
+def run(st: study.Study, s: dict[str, Any]) -> dict[str, Any]:
+    load, data = os.getloadavg()[0], {**s["data"], "data_seed": st.args.data_seed}
+    # 1 and 2: every n x seed with mini-batches, one n with full batches, softmax only if not saved
+    part1, r = {"data": data, "epochs": s["epochs"]}, s["recipe"]
+    tasks = {f"n{n}-seed{i}": {**part1, "recipe": {**r, "hidden": n}, "seed": i}
+             for n in s["hidden"] for i in s["seeds"]}  # fmt: skip
+    gd = {"recipe": {**r, **s["gd_recipe"], "hidden": s["gd_hidden"]}, "epochs": s["gd_epochs"]}
+    tasks |= {f"fullbatch-seed{i}": {**part1, **gd, "seed": i} for i in s["seeds"]}
+    final = {"data": data, "epochs": s["max_epochs"], "patience": s["patience"], "keep": True}
+    softmax = read_softmax(st.out.parent / "softmax_only" / "metrics.json")
+    if softmax is None:
+        tasks["softmax-only"] = {**final, "recipe": {**r, "hidden": 0, "dropout": 0.0}, "seed": 0}
+    runs = st.train(train_one, tasks)
+    val = {n: np.mean([best_val(runs[f"n{n}-seed{i}"])[0] for i in s["seeds"]]) for n in s["hidden"]}
+    best_n = max(s["hidden"], key=lambda n: (val[n], -n))  # a tie goes to the smaller layer
+    study.log(f"best on validation: n = {best_n} ({val[best_n]:.4f}); now the final model's candidates")
 
-    # 1. validation loss and accuracy per n, one colour per n
-    fig, axes = new_figure(13.0, 4.8, ncols=2)
-    groups = {f"n = {n}": mb[n] for n in s.hidden}
-    for ax, key, what in (
-        (axes[0, 0], "val_loss", "Validation loss"),
-        (axes[0, 1], "val_accuracy", "Validation accuracy"),
-    ):
-        overlay_curves(
-            ax, groups, key, title=f"{what} (epoch 0 is off the scale)", legend_title="hidden units"
-        )
-        zoom_past_epoch0(ax, [r for runs in mb.values() for r in runs], key)
-    fig.suptitle(f"One hidden layer of n ReLU units, mini-batches of {s.batch_size} (Adam): {seeds_text}")
-    save_figure(fig, out / "val_curves.png")
+    # 3. the recipe and its epoch count, chosen on validation (seed 0); then the refit on all images
+    names, recipes = list(s["recipes"]), [{**r, "hidden": best_n, **c} for c in s["recipes"].values()]
+    tasks = {f"recipe{j}": {**final, "recipe": c, "seed": 0} for j, c in enumerate(recipes)}
+    cand = st.train(train_one, tasks)
+    chosen = int(np.argmax([best_val(cand[f"recipe{j}"])[0] for j in range(len(names))]))  # ties: the first
+    epochs = cand[f"recipe{chosen}"]["best_epoch"]
+    study.log(f"chosen: {names[chosen]}, {epochs} epochs; refitting on every training image")
+    refit_data = {"n_train": s["refit_n_train"], "n_val": 0, "data_seed": data["data_seed"]}
+    task = {"recipe": recipes[chosen], "data": refit_data, "epochs": epochs, "keep": True}
+    refit = st.train(train_one, {f"refit-seed{i}": {**task, "seed": i} for i in s["refit_seeds"]})
 
-    # 2. train and validation accuracy for each n (the gap is over-fitting)
-    ncols = min(3, len(s.hidden))
-    nrows = -(-len(s.hidden) // ncols)
-    fig, axes = new_figure(5.3 * ncols, 3.9 * nrows, nrows=nrows, ncols=ncols)
-    for ax, n in zip(axes.ravel(), s.hidden, strict=False):
-        hist = [r["history"] for r in mb[n]]
-        plots.learning_curves(hist, keys=("accuracy", "val_accuracy"), title=f"n = {n}", ax=ax)
-        zoom_past_epoch0(ax, mb[n], "val_accuracy", top=1.0)
-    for ax in axes.ravel()[len(s.hidden) :]:
-        ax.set_axis_off()
-    fig.suptitle(
-        "Train and validation accuracy for each number of hidden units n (epoch 0, ~0.1, is off the scale)"
-    )
-    save_figure(fig, out / "curves_per_n.png")
+    # The official test set, once: the refits; for comparison only (nothing is chosen by it) the
+    # recipe of part 1 trained on the split with early stopping (the procedure without a refit)
+    # and the softmax-only model, both normalised with the statistics of their own training data.
+    X_test, y_test, images = study.test_set(study.load_data("standardise", **refit_data))
+    X_split = study.load_data("standardise", **data).scaler.transform(scale_pixels(images))
 
-    # 3. accuracy at the best validation epoch vs n (log x), train next to validation
-    scores = {n: np.array([best_epoch_scores(r["history"]) for r in mb[n]]) for n in s.hidden}
-    val = np.array([scores[n][:, 0] for n in s.hidden]).T  # (seeds, hidden sizes)
-    train = np.array([scores[n][:, 1] for n in s.hidden]).T
-    plots.line_plot(
-        s.hidden,
-        {"validation": val, "train (same epoch)": train},
-        xlabel="hidden units n (log scale)",
-        ylabel="accuracy at the best validation epoch",
-        logx=True,
-        title=f"Accuracy vs hidden units (best on validation: n = {best_n})",
-        path=out / "accuracy_vs_hidden.png",
-    )
+    def logits(rec: dict[str, Any], hidden: int, X: np.ndarray) -> np.ndarray:
+        model = build(hidden, 0.0, study.seed_streams(0))
+        model.load_state_dict(rec["arrays"])
+        return predict(model, X)
 
-    # 4. full batch vs mini-batch, per epoch and per second of training
-    fig, axes = new_figure(13.0, 4.8, ncols=2)
-    groups, seconds = {}, {}
-    for n in s.gd_hidden:
-        for mode, runs in (("mini-batch", mb.get(n)), ("full batch", gd[n])):
-            if runs:
-                label = f"n = {n}, {mode}"
-                groups[label] = runs
-                seconds[label] = np.concatenate(
-                    [[0.0], np.mean([np.cumsum(r["epoch_time"]) for r in runs], axis=0)]
-                )
-    overlay_curves(axes[0, 0], groups, "val_accuracy", title="Per epoch")
-    overlay_curves(
-        axes[0, 1],
-        groups,
-        "val_accuracy",
-        x=seconds,
-        xlabel="training time (s, mean over seeds)",
-        title="Per second of training",
-    )
-    fig.suptitle(
-        f"Full batch (1 update per epoch, lr {s.gd_lr:g}, stopped after {s.gd_epochs} epochs) "
-        "vs mini-batches "
-        f"of {s.batch_size} (lr {s.lr:g} x {s.lr_decay:g} per epoch)\nAdam, {seeds_text}"
-    )
-    save_figure(fig, out / "batch_vs_minibatch.png")
+    def scored(rec: dict[str, Any], Z: np.ndarray | None = None) -> dict[str, Any]:
+        """The run's record without its arrays, with its test accuracy and confusion matrix."""
+        rec = {k: v for k, v in rec.items() if k != "arrays"}
+        if Z is None:
+            return rec
+        cm = confusion_matrix(y_test, Z.argmax(axis=1), 10)
+        return {**rec, "test_accuracy": float(np.trace(cm) / len(y_test)), "confusion_matrix": cm.tolist()}
 
-    # 5. the final model on the test set
-    _, y_test = load_test_set()
-    pred = np.asarray(F["test_pred"])
-    cm = confusion_matrix(y_test, pred, 10)
-    rep = classification_report(y_test, pred, n_classes=10, target_names=CLASS_NAMES, output_dict=True)
-    plots.confusion_matrices(
-        cm,
-        CLASS_NAMES,
-        path=out / "confusion_matrix.png",
-        title=f"Final model (n = {best_n}) on the 10000 test images: accuracy {rep['accuracy']:.4f}",
-    )
-    plots.learning_curves_grid(
-        [F["history"]],
-        path=out / "final_curves.png",
-        title=f"Final model, n = {best_n}: early stopping on validation accuracy "
-        f"kept epoch {F['best_epoch']}",
-    )
+    Z = {i: logits(refit[f"refit-seed{i}"], recipes[chosen]["hidden"], X_test) for i in s["refit_seeds"]}
+    if softmax is None:
+        rec = runs["softmax-only"]
+        softmax = {"source": "trained here", **scored(rec, logits(rec, 0, X_split))}
+    weights = refit[f"refit-seed{s['refit_seeds'][0]}"]["arrays"]
+    st.save_arrays("final_weights", {"W1": weights["0.W"], "W2": weights["3.W"]})
+    return {
+        "sweep": {str(n): [runs[f"n{n}-seed{i}"] for i in s["seeds"]] for n in s["hidden"]},
+        "fullbatch": [runs[f"fullbatch-seed{i}"] for i in s["seeds"]],
+        "best_hidden": best_n,
+        "recipes": {k: scored(cand[f"recipe{j}"]) for j, k in enumerate(names)},
+        "chosen_recipe": names[chosen],
+        "refit": {str(i): scored(refit[f"refit-seed{i}"], Z[i]) for i in s["refit_seeds"]},
+        "no_refit": scored(cand["recipe0"], logits(cand["recipe0"], best_n, X_split)),
+        "softmax": softmax,
+        "run": {"data_seed": data["data_seed"], "load": [load, os.getloadavg()[0]],
+                "train_seconds": st.train_seconds, "workers": st.args.workers or default_workers()},
+    }  # fmt: skip
 
-    # 6. against the softmax-only model
-    mine = {
-        m: [rep[c][f"{m}-score" if m == "f1" else m] for c in CLASS_NAMES]
-        for m in ("precision", "recall", "f1")
-    }
-    plots.bar_compare(
-        [*CLASS_NAMES, "macro avg"],
-        {
-            f"softmax only (test accuracy {ref['test_accuracy']:.3f})": [
-                *ref["f1"],
-                float(np.mean(ref["f1"])),
-            ],
-            f"one hidden layer, n = {best_n} (test accuracy {rep['accuracy']:.3f})": [
-                *mine["f1"],
-                float(np.mean(mine["f1"])),
-            ],
-        },
-        ylabel="F1 score on the test set",
-        title="Per-class F1 score: softmax only vs one hidden layer",
-        path=out / "compare_softmax.png",
-    )
 
-    # 7. what the hidden units look at: the units with the largest outgoing weights
-    model = build_mlp([best_n], s.final_seed, s.dropout)
-    model.load(out / "final_model.npz")
-    W1, W2 = model.layers[0].W.value, model.layers[-1].W.value
-    W1_init = build_mlp([best_n], s.final_seed, s.dropout).layers[0].W.value  # the same seed: its start
-    moved = float(np.mean(np.linalg.norm(W1 - W1_init, axis=0) / np.linalg.norm(W1_init, axis=0)))
-    k = min(s.n_weight_images, best_n)
-    chosen = np.sort(np.argsort(-np.linalg.norm(W2, axis=1), kind="stable")[:k])
-    plots.weight_images(
-        W1[:, chosen],
-        [f"unit {u}" for u in chosen],
-        ncols=min(10, k),
-        path=out / "hidden_weights.png",
-        title=f"Input weights of {k} of the {best_n} hidden units (those with the largest outgoing weights)",
-    )
+def prf(cm: np.ndarray) -> np.ndarray:
+    """Per-class precision, recall and F1 (the rows) of a confusion matrix; 0/0 counts as 0."""
+    tp = np.diag(cm).astype(float)
+    P, R = tp / np.maximum(cm.sum(axis=0), 1), tp / np.maximum(cm.sum(axis=1), 1)
+    return np.array([P, R, np.divide(2 * P * R, P + R, out=np.zeros(len(tp)), where=P + R > 0)])
 
-    metrics = {
-        "test_accuracy": float(rep["accuracy"]),
-        "chosen_hidden": best_n,
-        "hidden": list(s.hidden),
-        "val_accuracy_mean": val.mean(axis=0).tolist(),
-        "val_accuracy_std": val.std(axis=0).tolist(),
-        "per_class": {
-            c: {
-                "accuracy": rep[c]["recall"],
-                "precision": rep[c]["precision"],
-                "recall": rep[c]["recall"],
-                "f1": rep[c]["f1-score"],
-                "support": rep[c]["support"],
-            }
-            for c in CLASS_NAMES
-        },
-        "macro_avg": {
-            "precision": rep["macro avg"]["precision"],
-            "recall": rep["macro avg"]["recall"],
-            "f1": rep["macro avg"]["f1-score"],
-        },
+
+def curve(runs: list[dict[str, Any]], key: str, x: Any = None) -> list[list[float]]:
+    """``[x, mean, std]`` over runs of a history key, epoch by epoch (x: the epochs by default)."""
+    mean, std, _ = plots.mean_std([r["history"] for r in runs], key)
+    return [list(range(len(mean))) if x is None else list(x), mean.tolist(), std.tolist()]
+
+
+def batch_numbers(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the mini-batch and full-batch runs are compared by (means over seeds)."""
+    val, epochs = np.array([r["history"]["val_accuracy"] for r in runs]), len(runs[0]["epoch_time"])
+    seconds = np.mean([np.cumsum([0.0, *r["epoch_time"]]) for r in runs], axis=0)
+    return {
+        "epochs": epochs, "updates": epochs * runs[0]["steps_per_epoch"], "seconds": seconds[-1],
+        "epoch1": val[:, 1].mean(), "final": val[:, -1].mean(), "s_per_epoch": seconds[-1] / epochs,
+        "final_loss": np.mean([r["history"]["loss"][-1] for r in runs]),
+        "per_epoch": curve(runs, "val_accuracy"), "per_second": curve(runs, "val_accuracy", seconds),
+    }  # fmt: skip
+
+
+def summarise(results: dict[str, Any]) -> dict[str, Any]:
+    s, sweep, refit, sm = results["settings"], results["sweep"], results["refit"], results["softmax"]
+    hidden, chosen = [int(n) for n in sweep], results["recipes"][results["chosen_recipe"]]
+    final = {**s["recipe"], "hidden": results["best_hidden"], **s["recipes"][results["chosen_recipe"]]}
+    scores = np.array([[best_val(r) for r in sweep[str(n)]] for n in hidden])  # (n, seed, val / train)
+    acc, old = np.array([r["test_accuracy"] for r in refit.values()]), results["no_refit"]["test_accuracy"]
+    cm = np.sum([r["confusion_matrix"] for r in refit.values()], axis=0)  # the refits' predictions pooled
+    P, R, F = prf(cm)
+    return {
+        "test_accuracy": float(acc.mean()), "test_accuracy_std": float(acc.std()),
+        "final_model": f"the mean test accuracy of {len(acc)} refits (seeds {', '.join(refit)})",
+        "test_accuracy_per_seed": dict(zip(refit, acc.tolist(), strict=True)),
+        "no_refit_test_accuracy": old, "gain": acc.mean() - old, "validation_accuracy": best_val(chosen)[0],
+        "chosen_hidden": results["best_hidden"], "chosen_recipe": results["chosen_recipe"],
+        **{f"final_{k}": v for k, v in final.items()}, "refit_epochs": chosen["best_epoch"], "hidden": hidden,
+        "val_accuracy": scores[..., 0].tolist(), "train_acc": scores[..., 1].tolist(),
+        "n_parameters": [sweep[str(n)][0]["n_parameters"] for n in hidden],
+        "s_per_epoch": [float(np.mean([r["epoch_time"] for r in sweep[str(n)]])) for n in hidden],
+        "recipes": {k: {"val": best_val(r)[0], "best_epoch": r["best_epoch"], "ran": len(r["epoch_time"]),
+                        "curve": curve([r], "val_accuracy")} for k, r in results["recipes"].items()},
+        "mb": batch_numbers(sweep[str(s["gd_hidden"])]), "gd": batch_numbers(results["fullbatch"]),
         "confusion_matrix": cm.tolist(),
-        "final_best_epoch": F["best_epoch"],
-        "hidden_weights_moved": moved,
-        "softmax_test_accuracy": ref["test_accuracy"],
-        "softmax_source": ref["source"],
-        "run_seconds": R["seconds"],
-        "quick": R["quick"],
-    }
-    write_json(out / "metrics.json", metrics)
-    write_text(out / "report.md", report_text(R, s, mb, gd, val, train, rep, cm, mine, metrics))
-    return metrics
+        "per_class": {c: {"accuracy": R[k], "precision": P[k], "recall": R[k], "f1": F[k]}
+                      for k, c in enumerate(study.CLASS_NAMES)},
+        "macro_avg": {"precision": P.mean(), "recall": R.mean(), "f1": F.mean()},
+        "softmax": {"source": sm["source"], "test_accuracy": sm["test_accuracy"],
+                    "f1": sm["f1"] if "f1" in sm else prf(np.array(sm["confusion_matrix"]))[2].tolist()},
+        "hidden_weights_moved": next(iter(refit.values()))["moved"],
+        "curves": {k: {n: curve(r, k) for n, r in sweep.items()} for k in ("val_loss", "val_accuracy",
+                                                                           "accuracy")},
+        "refit_loss": curve(list(refit.values()), "loss"),
+        "settings": s, "quick": results["quick"], "seconds": results["seconds"], **results["run"],
+    }  # fmt: skip
 
 
-def report_text(R, s: Settings, mb, gd, val, train, rep, cm, mine, metrics) -> str:
-    """``report.md``: the lab's questions answered with this run's numbers."""
-    best_n, F, ref = R["best_hidden"], R["final"], R["softmax_reference"]
-    n_seeds = len(s.seeds)
-    quick = " (QUICK smoke run: tiny data, few epochs: the numbers mean nothing)" if R["quick"] else ""
-    j_best = list(s.hidden).index(best_n)
-    rows = [
-        [
-            n,
-            mb[n][0]["n_parameters"],
-            mean_pm(val[:, j]),
-            mean_pm(train[:, j]),
-            f"{np.mean([np.mean(r['epoch_time']) for r in mb[n]]):.1f}",
-        ]
-        for j, n in enumerate(s.hidden)
-    ]
-    ranking = ", ".join(str(s.hidden[j]) for j in np.argsort(-val.mean(axis=0), kind="stable"))
-    gap = (train - val).mean(axis=0)
-    # a difference smaller than the seeds' spread is not a finding
-    runner_up = int(np.argsort(-val.mean(axis=0), kind="stable")[1]) if len(s.hidden) > 1 else j_best
-    margin = val[:, j_best].mean() - val[:, runner_up].mean()
-    spread = max(val[:, j_best].std(), val[:, runner_up].std())
-
-    gd_rows = []
-    for n in s.gd_hidden:
-        for mode, runs in (("mini-batch", mb.get(n)), ("full batch", gd[n])):
-            if runs:
-                epochs = len(runs[0]["history"]["loss"]) - 1
-                gd_rows.append(
-                    [
-                        f"n = {n}, {mode}",
-                        epochs,
-                        epochs * runs[0]["steps_per_epoch"],
-                        mean_pm([r["history"]["val_accuracy"][1] for r in runs]),
-                        mean_pm([r["history"]["val_accuracy"][-1] for r in runs]),
-                        f"{np.mean([sum(r['epoch_time']) for r in runs]):.1f}",
-                    ]
-                )
-    gd_n = s.gd_hidden[0]
-    gd_final = np.mean([r["history"]["val_accuracy"][-1] for r in gd[gd_n]])
-    gd_loss = np.mean([r["history"]["loss"][-1] for r in gd[gd_n]])
-    mb_runs = mb.get(gd_n)
-    mb_steps = mb_runs[0]["steps_per_epoch"] if mb_runs else "many"
-    mb_first = np.mean([r["history"]["val_accuracy"][1] for r in mb_runs]) if mb_runs else float("nan")
-    reach = ""
-    if mb_runs:
-        mb_curve = np.mean([r["history"]["val_accuracy"] for r in mb_runs], axis=0)
-        hits = np.flatnonzero(mb_curve >= gd_final)
-        if hits.size:
-            reach = (
-                " The mini-batch runs passed the full-batch runs' final accuracy after "
-                f"{hits[0]} of their epochs."
-            )
-
-    per_class = [
-        [
-            c,
-            rep[c]["recall"],
-            rep[c]["precision"],
-            rep[c]["f1-score"],
-            ref["recall"][i],
-            ref["precision"][i],
-            ref["f1"][i],
-        ]
-        for i, c in enumerate(CLASS_NAMES)
-    ]
-    per_class.append(
-        [
-            "**macro avg**",
-            rep["macro avg"]["recall"],
-            rep["macro avg"]["precision"],
-            rep["macro avg"]["f1-score"],
-            float(np.mean(ref["recall"])),
-            float(np.mean(ref["precision"])),
-            float(np.mean(ref["f1"])),
-        ]
-    )
-    per_class.append(["**accuracy (all classes)**", rep["accuracy"], "", "", ref["test_accuracy"], "", ""])
-    confused = most_confused_pairs(cm, k=3, class_names=CLASS_NAMES)
-    gain = np.asarray(mine["f1"]) - np.asarray(ref["f1"])
-    most, least = int(np.argmax(gain)), int(np.argmin(gain))
-    if ref["source"] == "trained here":
-        source = (
-            "trained here, because no `softmax_only/metrics.json` was found next to this folder: "
-            f"`Dense(784, 10)` on the same split with the same recipe (Adam, step decay, early stopping, "
-            f"which kept epoch {ref.get('best_epoch')})"
-        )
-    else:
-        source = f"read from `{ref['source']}`, the softmax-only experiment's saved test metrics"
-    stopped = len(F["history"]["loss"]) - 1
-    why_stop = f"and stopped: {F['stop_reason']}" if F["stop_reason"] else "(all it was allowed)"
-    recall = np.array([rep[c]["recall"] for c in CLASS_NAMES])
-    hardest = ", ".join(f"{CLASS_NAMES[k]} ({recall[k]:.3f})" for k in np.argsort(recall, kind="stable")[:3])
-    easiest = ", ".join(f"{CLASS_NAMES[k]} ({recall[k]:.3f})" for k in np.argsort(-recall, kind="stable")[:3])
-    if best_n == max(s.hidden):
-        capacity = (
-            "Dropout and the decaying step keep that in check: the biggest layer still generalises best."
-        )
-    else:
-        capacity = (
-            f"Beyond n = {best_n} the extra capacity goes into memorising and no longer pays on validation."
-        )
-    gd_epoch_s = np.mean([np.mean(r["epoch_time"]) for r in gd[gd_n]])
-    mb_epoch_s = np.mean([np.mean(r["epoch_time"]) for r in mb_runs]) if mb_runs else float("nan")
-
-    return f"""# One hidden layer on Fashion-MNIST{quick}
-
-**Final model: one hidden layer of {best_n} units, test accuracy {rep["accuracy"]:.4f}**
-(softmax only: {ref["test_accuracy"]:.4f}). The whole run took {R["seconds"]:.0f} s
-({R["seconds"] / 60:.1f} min) with {R["workers"]} worker process(es){
-        f", {R['resumed_runs']} runs resumed from an earlier start" if R.get("resumed_runs") else ""
-    }.
-
-## Set-up
-
-- Data: {s.n_train or 50000} training and {s.n_val or 10000} validation images, a stratified split of
-  the official 60000 training images (seed {R["data_seed"]}). The official 10000 test images are used
-  once, by the final model. Each pixel is standardised with the mean and std of the training part.
-- Model: `Dense(784, n) -> ReLU -> Dropout({s.dropout}) -> Dense(n, 10)`, softmax cross-entropy on
-  the logits. Adam with step size {s.lr:g} in the first epoch, multiplied by {s.lr_decay:g} after each
-  epoch; mini-batches of {s.batch_size}; {s.epochs} epochs; {n_seeds} seeds per n (a seed sets the
-  initial weights, the dropout masks and the order of the examples).
-- A run's score is its best validation accuracy over its epochs (what early stopping keeps).
-
-## 1. How many hidden units?
-
-{md_table(["n", "parameters", "validation accuracy", "train accuracy (same epoch)", "s per epoch"], rows)}
-
-Mean ± std over {n_seeds} seeds. Train accuracy is measured with dropout off.
-
-![Validation loss and accuracy per n](val_curves.png)
-
-![Accuracy vs number of hidden units](accuracy_vs_hidden.png)
-
-**Best on validation: n = {best_n}** ({mean_pm(val[:, j_best])}); from best to worst: {ranking}.
-Its lead over the runner-up is {margin:+.4f}, {"less than" if margin < spread else "more than"} the
-spread between seeds ({spread:.4f}){", so the two are a tie within noise" if margin < spread else ""}.
-
-- With n = {s.hidden[0]} the hidden layer is a bottleneck: ten classes have to be told apart from
-  {s.hidden[0]} features, and train and validation accuracy are both the lowest (under-fitting).
-- More units give the output layer more features to combine and the validation accuracy rises,
-  by less and less per doubling (the x axis is logarithmic).
-- The train-validation gap grows with n, from {gap[0]:+.4f} (n = {s.hidden[0]}) to {gap[-1]:+.4f}
-  (n = {s.hidden[-1]}): a bigger layer also memorises more of the training set. {capacity}
-- A bigger layer costs time: compare the seconds per epoch.
-
-![Train and validation accuracy for each n](curves_per_n.png)
-
-## 2. Full batch or mini-batches?
-
-{
-        md_table(
-            ["run", "epochs", "updates", "val. accuracy after epoch 1", "final val. accuracy", "training s"],
-            gd_rows,
-        )
-    }
-
-![Full batch vs mini-batch](batch_vs_minibatch.png)
-
-Both use the same update rule; only the number of examples per gradient differs. Full-batch
-gradient descent makes **one** update per epoch from the exact gradient; mini-batches of
-{s.batch_size} make {mb_steps} cheaper, noisier updates per epoch. After one epoch the mini-batch
-model is at {mb_first:.4f} validation accuracy. Full batch is at {gd_final:.4f} (train loss
-{gd_loss:.3f}) after {s.gd_epochs} epochs = {s.gd_epochs} updates, where we **stopped it on
-purpose, not converged**: its curve is still rising slowly, and every further epoch costs about as
-much as a mini-batch epoch ({gd_epoch_s:.2f} s against {mb_epoch_s:.2f} s here).{reach} Its larger
-step size ({s.gd_lr:g} against {s.lr:g}) is safe with the exact gradient and still not enough.
-Mini-batches win because a gradient estimated on {s.batch_size} examples already points roughly the
-right way, and many cheap steps beat a few exact ones.
-
-## 3. The final model on the test set
-
-n = {best_n}, seed {s.final_seed}, trained for at most {s.final_epochs} epochs with early stopping
-on the validation accuracy (patience {s.patience}). It ran {stopped} epochs {why_stop}. It kept
-the weights of epoch {F["best_epoch"]}. Evaluated once on the 10000 test images:
-**test accuracy {rep["accuracy"]:.4f}**; macro-averaged precision {rep["macro avg"]["precision"]:.4f},
-recall {rep["macro avg"]["recall"]:.4f}, F1 {rep["macro avg"]["f1-score"]:.4f}.
-
-![Final model learning curves](final_curves.png)
-
-![Confusion matrix on the test set](confusion_matrix.png)
-
-Per class, next to the softmax-only model. The per-class accuracy is the recall (the fraction of
-the class's test images labelled correctly); precision is the fraction of the images given that
-label that really are of the class; F1 is their harmonic mean.
-
-{
-        md_table(
-            [
-                "class",
-                "accuracy (= recall)",
-                "precision",
-                "F1",
-                "softmax recall",
-                "softmax precision",
-                "softmax F1",
-            ],
-            per_class,
-            3,
-        )
-    }
-
-The most frequent confusions: {"; ".join(f"{t} taken for {p} ({c} times)" for t, p, c in confused)}.
-The hardest classes (lowest recall) are {hardest}; the easiest are {easiest}. At 28x28 pixels the
-upper-body garments (T-shirt/top, Pullover, Coat, Shirt) share one silhouette and differ in details
-(a collar, buttons, the length of a sleeve) that a few pixels barely show; footwear, bags and
-trousers have shapes of their own.
-
-## 4. What the hidden layer adds over softmax alone
-
-The softmax-only numbers are {source}.
-
-![Per-class F1, softmax only vs one hidden layer](compare_softmax.png)
-
-Test accuracy goes from {ref["test_accuracy"]:.4f} to {rep["accuracy"]:.4f}
-({rep["accuracy"] - ref["test_accuracy"]:+.4f}). A softmax classifier scores each class with one
-linear template of the pixels, so it cannot express "sleeves AND no collar". The hidden layer first
-computes {best_n} features, each a ReLU of its own template, and the output layer scores the classes
-from combinations of them. The largest F1 gain is for {CLASS_NAMES[most]} ({gain[most]:+.3f}), the
-smallest for {CLASS_NAMES[least]} ({gain[least]:+.3f}).
-
-## 5. What the hidden units look at
-
-![Input weights of hidden units](hidden_weights.png)
-
-Each panel is the 784 input weights of one hidden unit drawn as a 28x28 image (red: a brighter
-than average pixel there raises the unit's input, blue: lowers it), for the
-{min(s.n_weight_images, best_n)} units with the largest outgoing weights, the ones the output layer
-listens to most. They look much noisier than the softmax model's ten class templates, for two
-reasons. Training moved each unit's weights away from their random start by {
-        metrics["hidden_weights_moved"]:.2f}
-times the size of that start (the mean of |W - W_init| / |W_init| over units){
-        ", so the random start is still a large part of what you see"
-        if metrics["hidden_weights_moved"] < 2
-        else ""
-    },
-and nothing in the recipe (no weight decay) pulls the leftover noise to zero. And a unit is not a
-class: it only needs a few strong regions to respond to one part of a garment, so look for the
-darker blobs and bars (a bar down the middle: the gap between trouser legs; a sole; the edge of a
-sleeve). The output layer combines {best_n} such partial detectors into the ten class scores.
-
-## Reproduce
-
-`python -m experiments.{NAME} --out DIR` trains (finished runs in `DIR/runs/` are reused after an
-interruption) and draws; `--plot-only` redraws the figures and this report from `DIR/results.json`
-and `DIR/final_model.npz`.
-"""
+FIGURES = ("val_curves", "curves_per_n", "accuracy_vs_hidden", "batch_vs_minibatch", "final_curves")
+FIGURES += ("confusion_matrix", "compare_softmax", "hidden_weights")
 
 
-def summary_table(metrics: dict[str, Any]) -> str:
-    """The short table printed on stdout at the end."""
-    rows = [
-        [n, f"{m:.4f} ± {sd:.4f}"]
-        for n, m, sd in zip(
-            metrics["hidden"], metrics["val_accuracy_mean"], metrics["val_accuracy_std"], strict=True
-        )
-    ]
-    return (
-        md_table(["hidden units n", "validation accuracy"], rows)
-        + f"\n\nchosen n = {metrics['chosen_hidden']}: test accuracy {metrics['test_accuracy']:.4f} "
-        f"(softmax only {metrics['softmax_test_accuracy']:.4f}); run {metrics['run_seconds']:.0f} s"
-    )
+def figures(m: dict[str, Any], out: Path) -> None:
+    s, n, cv, r = m["settings"], m["chosen_hidden"], m["curves"], m["settings"]["recipe"]
+    sd = f"mean ± std over {len(s['seeds'])} seeds"
+
+    def panels(name: str, title: str, draw: list[tuple], ncols: int = 2) -> None:
+        """A figure of curve panels ``(title, {label: [x, mean, std]}, ylabel[, xlabel])``; without
+        an xlabel, x is the epoch from 1 (epoch 0, the untrained model, would squash the curves)."""
+        rows = -(-len(draw) // ncols)
+        fig = plots.new_figure(6.5 * ncols, 4.4 * rows)
+        axes = fig.subplots(rows, ncols, squeeze=False).ravel()
+        for ax, (sub, series, ylabel, *xlabel) in zip(axes, draw, strict=False):
+            cut = {k: c if xlabel else [c[0][1:], c[1][1:], c[2][1:]] for k, c in series.items()}
+            plots.compare_curves(cut, xlabel=(xlabel or ["epoch"])[0], ylabel=ylabel, title=sub, ax=ax)
+        for ax in axes[len(draw) :]:
+            ax.set_axis_off()
+        fig.suptitle(title)
+        plots.save_figure(fig, out / f"{name}.png")
+
+    by_n = {k: {f"n = {h}": c for h, c in cv[k].items()} for k in cv}
+    draw = [(None, by_n["val_loss"], "validation loss"), (None, by_n["val_accuracy"], "validation accuracy")]
+    panels("val_curves", f"One hidden layer of n ReLU units, batches of {r['batch_size']} (Adam), {sd}", draw)
+    draw = [(f"n = {h}", {"train": c, "validation": cv["val_accuracy"][h]}, "accuracy")
+            for h, c in cv["accuracy"].items()]  # fmt: skip
+    panels("curves_per_n", f"Train (dropout off) and validation accuracy for each n, {sd}", draw, ncols=3)
+    series = {"validation": np.transpose(m["val_accuracy"]), "train": np.transpose(m["train_acc"])}
+    plots.line_plot(m["hidden"], series, xlabel="hidden units n (log scale)", logx=True,
+                    ylabel="accuracy at the best validation epoch", path=out / "accuracy_vs_hidden.png",
+                    title=f"Accuracy vs hidden units, {sd}; best on validation: n = {n}")  # fmt: skip
+    n = m["final_hidden"]  # from here on, the final model's
+    runs = {f"{w}, n = {s['gd_hidden']}": m[k] for k, w in (("mb", "mini-batch"), ("gd", "full batch"))}
+    draw = [("Per epoch", {k: v["per_epoch"] for k, v in runs.items()}, "validation accuracy", "epoch"),
+            ("Per second of training", {k: v["per_second"] for k, v in runs.items()}, "validation accuracy",
+             "training time (s, mean over seeds)")]  # fmt: skip
+    title = f"Full batch (1 update/epoch, lr {s['gd_recipe']['lr']:g}, stopped after {s['gd_epochs']} epochs)"
+    title += f" vs mini-batches of {r['batch_size']} (lr {r['lr']:g} x {r['lr_decay']:g} per epoch), {sd}"
+    panels("batch_vs_minibatch", title, draw)
+    cands = {f"{k} (best epoch {v['best_epoch']})": v["curve"] for k, v in m["recipes"].items()}
+    refit = {f"{m['chosen_recipe']}, {m['refit_epochs']} epochs": m["refit_loss"]}
+    draw = [("Candidates, early stopping on validation, seed 0", cands, "validation accuracy"),
+            (f"Refit on all images, {len(s['refit_seeds'])} seeds", refit, "train loss")]  # fmt: skip
+    panels("final_curves", "The final model: candidate and epochs chosen on validation, then the refit", draw)
+    title = f"The refits (n = {n}) on the test images, predictions pooled: accuracy {m['test_accuracy']:.4f}"
+    plots.confusion_matrices(m["confusion_matrix"], study.CLASS_NAMES, out / "confusion_matrix.png", title)
+    sm, f1 = m["softmax"], [v["f1"] for v in m["per_class"].values()]
+    names, mine, theirs = ["accuracy"], [m["test_accuracy"]], [sm["test_accuracy"]]
+    if sm["f1"] is not None:  # the F1 of each class, their mean, and the accuracy
+        names, mine, theirs = [*study.CLASS_NAMES, "macro F1", *names], [*f1, np.mean(f1), *mine], \
+            [*sm["f1"], np.mean(sm["f1"]), *theirs]  # fmt: skip
+    series, path = {"softmax only": theirs, f"one hidden layer, n = {n}": mine}, out / "compare_softmax.png"
+    plots.bar_compare(names, series, ylabel="test score", title="Softmax only vs one hidden layer", path=path)
+    W, k = study.load_arrays(out, "final_weights"), min(s["n_weight_images"], n)
+    units = np.sort(np.argsort(-np.linalg.norm(W["W2"], axis=1), kind="stable")[:k])  # the loudest units
+    title = f"Input weights of the {k} of {n} hidden units with the largest outgoing weights (first refit)"
+    labels, path = [f"unit {u}" for u in units], out / "hidden_weights.png"
+    plots.weight_images(W["W1"][:, units], labels, ncols=min(10, k), title=title, path=path)
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    parser = make_parser(
-        NAME, "One hidden layer: hidden units, batch vs mini-batch, final model on the test set."
-    )
-    parser.add_argument(
-        "--softmax-metrics",
-        type=Path,
-        default=None,
-        help="metrics.json of the softmax-only experiment to compare with; when not given, "
-        "softmax_only/metrics.json next to --out; if that is missing, a softmax-only model is "
-        "trained here",
-    )
-    args = parser.parse_args(argv)
-    return run_and_plot(
-        args,
-        run,
-        plot,
-        summary_table,
-        name=NAME,
-        resume_hint=f"the finished trainings are saved under {args.out}, and the same command resumes from them",
-    )
+def tie_sentence(val: np.ndarray, hidden: list[int], best_n: int) -> str:
+    """Whether the best n leads the runner-up by more than the spread between seeds."""
+    others = [j for j in np.argsort(-val.mean(axis=1), kind="stable") if hidden[j] != best_n]
+    best, second, runner_up = val[hidden.index(best_n)], val[others[0]], hidden[others[0]]
+    margin, spread = best.mean() - second.mean(), max(best.std(), second.std())
+    verdict = "less than" if margin < spread else "more than"
+    tie = ", a tie within noise" if margin < spread else ""
+    return f"Its lead over n = {runner_up} is {margin:+.4f}, {verdict} the seeds' spread ({spread:.4f}){tie}."
 
+
+def capacity_sentence(best_n: int, hidden: list[int]) -> str:
+    if best_n == max(hidden):
+        return "Dropout and the decaying step keep that in check: the biggest layer still generalises best."
+    return f"Beyond n = {best_n} the extra capacity goes into memorising and no longer pays on validation."
+
+
+def reach_sentence(m: dict[str, Any]) -> str:
+    """After how many epochs the mini-batch runs passed the full-batch runs' final accuracy."""
+    hits = np.flatnonzero(np.array(m["mb"]["per_epoch"][1]) >= m["gd"]["final"])
+    return f" The mini-batch runs passed that after {hits[0]} of their epochs." if hits.size else ""
+
+
+def target_sentence(mean: float, std: float) -> str:
+    """How the mean test accuracy of the refits stands against 0.900."""
+    side = "above" if mean >= 0.900 else "below"
+    noise = "more than" if abs(mean - 0.900) > 2 * std else "within"
+    return f"{side} 0.900 by {abs(mean - 0.900):.4f}, {noise} twice the spread between seeds"
+
+
+def softmax_sentence(m: dict[str, Any]) -> str:
+    sm, acc, names = m["softmax"], m["test_accuracy"], study.CLASS_NAMES
+    where = "trained here on the same split: no `softmax_only/metrics.json` was found" if sm["source"] == \
+        "trained here" else f"read from `{sm['source']}`"  # fmt: skip
+    text = f"The softmax-only model ({where}) scores {sm['test_accuracy']:.4f} on the test set, the hidden " \
+        f"layer {acc:.4f} ({acc - sm['test_accuracy']:+.4f})."  # fmt: skip
+    if sm["f1"] is None:
+        return text + " Its saved metrics hold no per-class F1, so only the accuracy is compared."
+    gain = np.array([v["f1"] for v in m["per_class"].values()]) - np.array(sm["f1"])
+    hi, lo = int(np.argmax(gain)), int(np.argmin(gain))
+    return text + f" The largest F1 gain is for {names[hi]} ({gain[hi]:+.3f}), the smallest for " \
+        f"{names[lo]} ({gain[lo]:+.3f})."  # fmt: skip
+
+
+def report(m: dict[str, Any]) -> dict[str, Any]:
+    s, hidden, n, sm, pc = m["settings"], m["hidden"], m["chosen_hidden"], m["softmax"], m["per_class"]
+    val, train = np.array(m["val_accuracy"]), np.array(m["train_acc"])  # (n, seeds)
+    rows = [[h, m["n_parameters"][j], study.pm(val[j]), study.pm(train[j]), f"{m['s_per_epoch'][j]:.1f}"]
+            for j, h in enumerate(hidden)]  # fmt: skip
+    batch = [[f"n = {s['gd_hidden']}, {w}", m[k]["epochs"], m[k]["updates"], m[k]["epoch1"], m[k]["final"],
+              f"{m[k]['seconds']:.1f}"] for k, w in (("mb", "mini-batch"), ("gd", "full batch"))]  # fmt: skip
+    recipes = {k: {**s["recipe"], "hidden": n, **s["recipes"][k]} for k in m["recipes"]}
+    cands = [[k, *(f"{recipes[k][x]:g}" for x in ("hidden", "dropout", "weight_decay", "lr_decay")),
+              v["val"], v["best_epoch"], v["ran"]] for k, v in m["recipes"].items()]  # fmt: skip
+    smf1 = sm["f1"] or [None] * 10
+    classes = [[c, v["recall"], v["precision"], v["f1"], smf1[k]] for k, (c, v) in enumerate(pc.items())]
+    classes.append(["**macro avg**", *(m["macro_avg"][k] for k in ("recall", "precision", "f1")),
+                    sm["f1"] and float(np.mean(sm["f1"]))])  # fmt: skip
+    recall = np.array([v["recall"] for v in pc.values()])
+    by_recall = [f"{study.CLASS_NAMES[k]} ({recall[k]:.3f})" for k in np.argsort(recall, kind="stable")]
+    confused = most_confused_pairs(np.array(m["confusion_matrix"]), 3, list(study.CLASS_NAMES))
+    gap = (train - val).mean(axis=1)
+    class_table = study.md_table(["class", "accuracy (recall)", "precision", "F1", "softmax F1"], classes, 3)
+    values = {k: study.fmt(v) for k, v in m.items() if isinstance(v, int | float | str)}
+    values |= {f"{b}_{k}": study.fmt(v, 2 if "s_" in k else 4) for b in ("mb", "gd") for k, v in m[b].items()}
+    values |= {k: v for k, v in {**s, **s["recipe"]}.items() if isinstance(v, int | float)}
+    values |= {f"gd_{k}": v for k, v in s["gd_recipe"].items()}
+    return {
+        **values, "quick_note": " (QUICK smoke run: tiny data, few epochs: no conclusions)" * m["quick"],
+        "minutes": f"{m['seconds'] / 60:.1f}", "seconds": f"{m['seconds']:.0f}", "n_seeds": len(s["seeds"]),
+        "train_seconds": f"{m['train_seconds']:.0f}", "load": f"{m['load'][0]:.1f} and {m['load'][1]:.1f}",
+        "n_train": s["data"]["n_train"] or 50000, "n_val": s["data"]["n_val"] or 10000,
+        "refit_n": s["refit_n_train"] or 60000, "n_first": hidden[0], "n_last": hidden[-1],
+        "hidden_table": study.md_table(["n", "parameters", "validation accuracy",
+                                        "train accuracy (same epoch)", "s per epoch"], rows),
+        "best_val_pm": study.pm(val[hidden.index(n)]), "tie_sentence": tie_sentence(val, hidden, n),
+        "ranking": ", ".join(str(hidden[j]) for j in np.argsort(-val.mean(axis=1), kind="stable")),
+        "gap_first": f"{gap[0]:+.4f}", "gap_last": f"{gap[-1]:+.4f}", "class_table": class_table,
+        "capacity_sentence": capacity_sentence(n, hidden), "reach_sentence": reach_sentence(m),
+        "batch_table": study.md_table(["run", "epochs", "updates", "val. accuracy after epoch 1",
+                                       "final val. accuracy", "training s"], batch),
+        "recipes_table": study.md_table(["candidate", "n", "dropout", "weight decay", "lr decay per epoch",
+                                         "best val. accuracy", "best epoch", "epochs run"], cands),
+        "n_refits": len(m["test_accuracy_per_seed"]), "mb_steps": m["mb"]["updates"] // m["mb"]["epochs"],
+        "refit_table": study.md_table(["seed", "test accuracy"], [*m["test_accuracy_per_seed"].items()]),
+        "test_pm": study.pm(list(m["test_accuracy_per_seed"].values())), "gain": f"{m['gain']:+.4f}",
+        "target_sentence": target_sentence(m["test_accuracy"], m["test_accuracy_std"]),
+        **{f"macro_{k}": f"{v:.4f}" for k, v in m["macro_avg"].items()},
+        "softmax_accuracy": f"{sm['test_accuracy']:.4f}", "softmax_sentence": softmax_sentence(m),
+        "confused": "; ".join(f"{t} taken for {p} ({c} times)" for t, p, c in confused),
+        "hardest": ", ".join(by_recall[:3]), "easiest": ", ".join(by_recall[::-1][:3]),
+        "n_images": min(s["n_weight_images"], m["final_hidden"]), "moved": f"{m['hidden_weights_moved']:.2f}",
+        "moved_sentence": ", so the random start still shows" * (m["hidden_weights_moved"] < 2),
+    }  # fmt: skip
+
+
+main = study.main_for(__name__)
 
 if __name__ == "__main__":
     main()

@@ -1,846 +1,399 @@
 """The main job: a softmax-only classifier on Fashion-MNIST, batch vs mini-batch gradient descent.
 
-The model is one ``Dense(784, 10)`` layer (weights N(0, std 1/sqrt(784)), biases 0) trained with
-softmax cross-entropy and plain SGD. The study:
+One ``Dense(784, 10)`` layer, softmax cross-entropy, SGD: the data, input normalisation, the
+starting loss, batch vs mini-batch GD over 10 seeds, and a final model chosen on validation,
+refit on all 60000 training images and scored once on the test set.
 
-0. a first look at the data (examples per class, class counts of train / validation / test);
-1. input normalisation (raw [0, 1] pixels, centred, standardised) compared under batch gradient
-   descent, each at its best learning rate from a short sweep on the validation set;
-2. where the loss starts, per seed, next to ln(10) and next to what the initialisation predicts;
-3. batch gradient descent over 10 seeds, epochs chosen by early stopping on the validation loss;
-4. mini-batch gradient descent (batch 32) over the same seeds, and the comparison of the two;
-5. the final model, chosen on validation, scored once on the official test set;
-6. its weights drawn as one 28x28 image per class.
-
-Run -> save -> plot: trainings are saved as they finish under ``DIR/runs`` (an interrupted run
-resumes), the aggregate goes to ``DIR/results.json``, and figures, ``metrics.json`` and
-``report.md`` are drawn from those files (``--plot-only`` redraws them).
+    python -m experiments.softmax_only            # the full study (about 2.5 minutes on 2 cores)
+    python -m experiments.softmax_only --quick    # a smoke run in seconds
 """
 
 from __future__ import annotations
 
+import itertools
 import math
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-from experiments._common import (
-    CLASS_NAMES,
-    class_counts,
-    log,
-    make_parser,
-    md_table,
-    read_json,
-    run_and_plot,
-    split_data,
-    write_json,
-    write_text,
-)
+from experiments import study
 from minidl import SGD, Dense, Sequential, SoftmaxCrossEntropy, fit, metrics, plots
-from minidl.callbacks import EarlyStopping
-from minidl.model import load_npz, save_npz
-from minidl.model_selection import stratified_subsample
-from minidl.sweep import run_sweep
-from minidl.train import predict
+from minidl.callbacks import Callback, EarlyStopping, ExponentialDecay
+from minidl.train import evaluate, predict
 
 NAME = "softmax_only"
-
-# Full study. Learning rates are swept on a log grid; epochs are chosen by early stopping: training
-# stops once the validation loss has not improved by MIN_DELTA for PATIENCE epochs in a row, and
-# the weights of the best epoch are kept.
 FULL = {
     "seeds": 10,
-    "n_train": None,  # all 50000 training examples
-    "n_val": None,  # all 10000 validation examples
+    "n_train": None,  # None: all 50000 train images of the split (a number: a stratified subset)
+    "n_val": None,  # None: all 10000 validation images
     "normalisations": ["raw", "centre", "standardise"],
-    "gd_lrs": [0.1, 0.3, 1.0, 3.0],
-    "gd_sweep_epochs": 50,
-    "gd_max_epochs": 200,
-    "gd_patience": 10,
-    "mb_lrs": [0.01, 0.03, 0.1, 0.3],
-    "mb_sweep_epochs": 3,
-    "mb_max_epochs": 30,
-    "mb_patience": 3,
-    "batch_size": 32,
-    "min_delta": 1e-4,
-}
-# A smoke run in seconds: a stratified 5000/2000 subset, two seeds, few epochs.
-QUICK = {
-    **FULL,
-    "seeds": 2,
-    "n_train": 5000,
-    "n_val": 2000,
-    "gd_lrs": [0.3, 1.0],
-    "gd_sweep_epochs": 8,
-    "gd_max_epochs": 15,
-    "gd_patience": 3,
-    "mb_lrs": [0.01, 0.03],
-    "mb_sweep_epochs": 1,
-    "mb_max_epochs": 3,
-    "mb_patience": 2,
-}
+    # normalisation, learning rates: the lowest validation loss after a short run of one seed
+    "gd_lrs": [0.1, 0.3, 1.0, 3.0], "gd_sweep_epochs": 50,
+    "mb_lrs": [0.01, 0.03, 0.1, 0.3], "mb_sweep_epochs": 3, "batch_size": 32,
+    # epochs: early stopping on the validation loss (patience epochs without a min_delta gain)
+    "gd_max_epochs": 200, "gd_patience": 10, "mb_max_epochs": 30, "mb_patience": 3, "min_delta": 1e-4,
+    # the final model: mini-batch SGD, its settings chosen on validation, refit with a few seeds
+    "final_lrs": [0.1, 0.3], "final_decays": [1.0, 0.8], "final_weight_decays": [0.0, 1e-4],
+    "final_max_epochs": 20, "refit_seeds": 3, "n_refit": None,  # None: the refit sees all 60000 images
+}  # fmt: skip
+QUICK = {**FULL, "seeds": 2, "n_train": 5000, "n_val": 2000, "gd_lrs": [0.3, 1.0], "gd_sweep_epochs": 8,
+         "mb_lrs": [0.01, 0.03], "mb_sweep_epochs": 1, "gd_max_epochs": 15, "gd_patience": 3,
+         "mb_max_epochs": 3, "mb_patience": 2, "final_lrs": [0.3], "final_decays": [0.8],
+         "final_max_epochs": 3, "refit_seeds": 2, "n_refit": 7000}  # fmt: skip
 NORMALISATION_NAMES = {"raw": "raw [0, 1]", "centre": "centred", "standardise": "standardised"}
-LN10 = math.log(10)
+OLD_TEST_ACCURACY = 0.8407  # the old final model: the seed-study run with the best validation accuracy
+FIGURES = ("data_examples", "normalisation", "lr_sweep", "curves_gd", "curves_mb", "batch_vs_minibatch",
+           "final_selection", "confusion_matrix", "per_class", "weights")  # fmt: skip
 
 
-# ---- one training run (a top-level function, so worker processes can run it) -----------------
-def _subset(y: np.ndarray, n: int | None, seed: int) -> np.ndarray:
-    return np.arange(len(y)) if n is None else np.sort(stratified_subsample(y, n, rng=seed))
+# ---- one training (a top-level function: it runs in a worker process) ------------------------------
+class EpochAverage(Callback):
+    """Polyak (tail) averaging: ``averages[e - 1]`` is the mean of the weights each update of epoch
+    e started from (a state dict). With a step size that stays large, SGD keeps jumping around the
+    minimum of this convex loss; the mean of an epoch's iterates sits closer to it than any one."""
+
+    def on_epoch_begin(self, epoch: int) -> None:
+        self.averages: list[dict[str, np.ndarray]] = [] if epoch == 1 else self.averages
+        self.total = {name: np.zeros(p.value.shape) for name, p in self.model.named_parameters()}
+        self.count = 0
+
+    def on_batch_end(self, step: int, logs: dict) -> None:
+        for name, p in self.model.named_parameters():
+            self.total[name] += p.value
+        self.count += 1
+
+    def on_epoch_end(self, epoch: int, logs: dict) -> None:
+        self.averages.append({k: (t / self.count).astype(np.float32) for k, t in self.total.items()})
 
 
-def train_run(
-    normalisation: str,
-    lr: float,
-    batch_size: int | None,
-    epochs: int,
-    seed: int,
-    patience: int,
-    min_delta: float,
-    n_train: int | None,
-    n_val: int | None,
-    data_seed: int,
-    weights: str | None = None,
-) -> dict:
-    """Train one softmax-only model; return its history (and save its best weights if asked)."""
-    data = split_data(seed=data_seed, normalisation=normalisation)
-    tr, va = _subset(data.y_train, n_train, data_seed), _subset(data.y_val, n_val, data_seed)
-    X, y, X_val, y_val = data.X_train[tr], data.y_train[tr], data.X_val[va], data.y_val[va]
-    model = Sequential([Dense(784, 10, rng=seed)])
-    stopper = EarlyStopping("val_loss", patience=patience, min_delta=min_delta)
-    history = fit(
-        model,
-        X,
-        y,
-        loss=SoftmaxCrossEntropy(),
-        optimizer=SGD(model.parameters(), lr=lr),
-        epochs=epochs,
-        batch_size=batch_size,
-        validation_data=(X_val, y_val),
-        callbacks=[stopper] if patience else [],
-        rng=seed + 10_000,  # the order of examples: its own stream, independent of the weights
-        verbose=0,
-    )
-    if weights:
-        model.save(weights)
-    # The training loss of every update, averaged over blocks of updates whose length grows
-    # geometrically (about 200 points, evenly spaced on a log axis).
-    step_loss = np.asarray(history.step_loss)
-    edges = np.unique(np.geomspace(1, len(step_loss) + 1, 200).astype(int)) - 1
-    sums = np.add.reduceat(step_loss, edges[:-1])
+def block_means(values: list[float], n: int = 200) -> tuple[list[float], list[float]]:
+    """Means of ``values`` over blocks that grow geometrically (about n points, even on a log axis)."""
+    edges = np.unique(np.geomspace(1, len(values) + 1, n).astype(int)) - 1
     widths = np.diff(edges)
+    means = np.add.reduceat(np.asarray(values), edges[:-1]) / widths
+    return (edges[:-1] + (widths - 1) / 2).tolist(), means.tolist()
+
+
+def train_one(normalisation: str, lr: float, batch_size: int | None, epochs: int, seed: int, data_seed: int,
+              n_train: int | None, n_val: int | None, patience: int = 0, min_delta: float = 0.0,
+              decay: float = 1.0, weight_decay: float = 0.0, average: bool = False,
+              keep: bool = False) -> dict:  # fmt: skip
+    """One training; ``average``: score each epoch's mean weights too, ``keep``: return the final weights."""
+    data = study.load_data(normalisation, n_train, n_val, data_seed)
+    streams = study.seed_streams(seed)
+    model = Sequential([Dense(784, 10, rng=streams["weights"])])
+    optimizer = SGD(model.parameters(), lr=lr, weight_decay=weight_decay)
+    tail = EpochAverage()
+    callbacks = [ExponentialDecay(optimizer, decay), *([tail] if average else [])]
+    if patience:
+        callbacks.append(EarlyStopping("val_loss", patience=patience, min_delta=min_delta))
+    validation = (data.X_val, data.y_val) if len(data.y_val) else None
+    history = fit(model, data.X_train, data.y_train, loss=SoftmaxCrossEntropy(), optimizer=optimizer,
+                  epochs=epochs, batch_size=batch_size, validation_data=validation, callbacks=callbacks,
+                  rng=streams["order"], verbose=0)  # fmt: skip
+    update_x, update_loss = block_means(history.step_loss)  # the loss of every update, in block means
+    extra = {"update_x": update_x, "update_loss": update_loss, "n_train": len(data.y_train),
+             "mean_sq_input": float(np.mean(np.square(data.X_train, dtype=np.float64)))}  # fmt: skip
+    if keep:
+        extra["arrays"] = tail.averages[-1] if average else model.state_dict()
+    if average and validation:
+        extra["avg_val_accuracy"] = []
+        for state in tail.averages:
+            model.load_state_dict(state)
+            extra["avg_val_accuracy"].append(evaluate(model, *validation, SoftmaxCrossEntropy())["accuracy"])
+    return study.record(history, **extra)
+
+
+# ---- the study: sweeps -> seeds and final candidates -> refit -> the test set, once ------------------
+def end_val_loss(rec: dict) -> float:
+    """The validation loss at the end of a run (infinite if it diverged)."""
+    last = rec["history"]["val_loss"][-1]
+    return math.inf if rec["diverged"] or last is None else last
+
+
+def best_lr(sweep: dict, settings: dict, kind: str, norm: str) -> float:
+    """The swept learning rate of ``kind`` ("gd" or "mb") with the lowest final validation loss."""
+    return min(settings[f"{kind}_lrs"], key=lambda lr: end_val_loss(sweep[f"sweep-{kind}-{norm}-lr{lr:g}"]))
+
+
+def choose_final(candidates: dict[str, dict]) -> dict:
+    """The candidate, weights (the last, or the epoch's average) and epoch count with the highest
+    validation accuracy; ties go to fewer epochs."""
+    options = [(acc, -epoch, key, average) for key, c in candidates.items() for average in (False, True)
+               for epoch, acc in enumerate(c[("val_accuracy", "avg_val_accuracy")[average]], 1)]  # fmt: skip
+    acc, epochs, key, average = max(options)
+    return {"key": key, "average": average, "epochs": -epochs, "val_accuracy": acc}
+
+
+def run(job: study.Study, settings: dict) -> dict:
+    s, data_seed = settings, job.args.data_seed
+    base = {"n_train": s["n_train"], "n_val": s["n_val"], "data_seed": data_seed, "seed": 0}
+    study.log("stage 1/3: learning-rate sweeps, one seed (batch GD per normalisation, mini-batch GD)")
+    batch = {"gd": None, "mb": s["batch_size"]}
+    tasks = {f"sweep-{k}-{n}-lr{lr:g}": {**base, "normalisation": n, "lr": lr, "batch_size": batch[k],
+                                          "epochs": s[k + "_sweep_epochs"]}
+             for n in s["normalisations"] for k in ("gd", "mb") for lr in s[k + "_lrs"]}  # fmt: skip
+    sweep = job.train(train_one, tasks)
+    lrs = {norm: best_lr(sweep, s, "gd", norm) for norm in s["normalisations"]}
+    norm = min(lrs, key=lambda n: end_val_loss(sweep[f"sweep-gd-{n}-lr{lrs[n]:g}"]))
+    gd_lr, mb_lr = lrs[norm], best_lr(sweep, s, "mb", norm)
+    study.log(f"chosen: {NORMALISATION_NAMES[norm]} inputs, batch GD lr {gd_lr:g}, mini-batch lr {mb_lr:g}")
+
+    study.log(f"stage 2/3: {s['seeds']} seeds x (batch GD, mini-batch GD), and the final model's candidates")
+    base |= {"normalisation": norm, "min_delta": s["min_delta"]}
+    gd = {"lr": gd_lr, "batch_size": None, "epochs": s["gd_max_epochs"], "patience": s["gd_patience"]}
+    tasks = {f"gd-seed{i}": {**base, **gd, "seed": i} for i in range(s["seeds"])}  # the long runs first
+    for lr, decay, wd in itertools.product(s["final_lrs"], s["final_decays"], s["final_weight_decays"]):
+        task = {"lr": lr, "decay": decay, "weight_decay": wd, "batch_size": s["batch_size"], "average": True}
+        tasks[f"final-lr{lr:g}-decay{decay:g}-wd{wd:g}"] = {**base, **task, "epochs": s["final_max_epochs"]}
+    mb = {"lr": mb_lr, "batch_size": s["batch_size"], "epochs": s["mb_max_epochs"],
+          "patience": s["mb_patience"]}  # fmt: skip
+    tasks |= {f"mb-seed{i}": {**base, **mb, "seed": i} for i in range(s["seeds"])}
+    runs = job.train(train_one, tasks)
+    candidates = {key: {**{k: tasks[key][k] for k in ("lr", "decay", "weight_decay")}, "val_accuracy":
+                        r["history"]["val_accuracy"][1:], "avg_val_accuracy": r["avg_val_accuracy"],
+                        "label": "lr {lr:g}, decay {decay:g}, wd {weight_decay:g}".format(**tasks[key])}
+                  for key, r in runs.items() if key.startswith("final-")}  # fmt: skip
+
+    best = choose_final(candidates)
+    study.log(f"stage 3/3: {best['key']}, {best['epochs']} epochs, refit on all training images")
+    refit = {**tasks[best["key"]], "epochs": best["epochs"], "average": best["average"], "keep": True}
+    refit |= {"n_train": s["n_refit"], "n_val": 0}
+    refits = job.train(train_one, {f"refit-seed{i}": {**refit, "seed": i} for i in range(s["refit_seeds"])})
+    weights = [r["arrays"] for r in refits.values()]
+    weights.append({k: np.mean([w[k] for w in weights], axis=0) for k in weights[0]})  # the final model
+    data, losses = study.load_data(norm, s["n_refit"], 0, data_seed), []
+    model = Sequential([Dense(784, 10, rng=0)])  # its initial weights are replaced
+    for w in weights:  # the training loss of each refit and of their mean
+        model.load_state_dict(w)
+        losses.append(evaluate(model, data.X_train, data.y_train, SoftmaxCrossEntropy())["loss"])
+    X_test, y_test, _ = study.test_set(data)  # the one look at the test set, for the final model
+    y_pred = predict(model, X_test, labels=True)
+
+    job.save_arrays("final", {"W": model.layers[0].W.value})
+    seen = study.load_data(norm, s["n_train"], s["n_val"], data_seed)
     return {
-        "step_x": (edges[:-1] + (widths - 1) / 2).tolist(),
-        "step_loss": (sums / widths).tolist(),
-        "history": history.history,
-        "epoch_time": history.epoch_time,
-        "best_epoch": history.best_epoch if history.best_epoch is not None else len(history.epoch) - 1,
-        "stop_reason": history.stop_reason,
-        "diverged": history.diverged,
-        "steps_per_epoch": history.params["steps_per_epoch"],
-        "mean_sq_input": float(np.mean(np.square(X, dtype=np.float64))),
-    }
+        "chosen": {"normalisation": norm, "gd_lr": gd_lr, "mb_lr": mb_lr, "batch_size": s["batch_size"]},
+        "sweep": sweep,
+        **{kind: [runs[f"{kind}-seed{i}"] for i in range(s["seeds"])] for kind in ("gd", "mb")},
+        "candidates": candidates,
+        "final": {**best, "n_refit": len(data.y_train), "refit_losses": losses, "y_test": y_test.tolist(),
+                  "y_pred": y_pred.tolist()},
+        "class_counts": [np.bincount(y, minlength=10).tolist() for y in (seen.y_train, seen.y_val, y_test)],
+        "data_seed": data_seed,
+        "train_seconds": job.train_seconds,
+    }  # fmt: skip
 
 
-# ---- the study --------------------------------------------------------------------------------
-def _task(cfg: dict, args, **kw) -> dict:
-    base = {"patience": 0, "min_delta": cfg["min_delta"], "n_train": cfg["n_train"], "n_val": cfg["n_val"]}
-    return {**base, "data_seed": args.data_seed, **kw}
+# ---- summary: plain numbers from the results ---------------------------------------------------------
+def common(curves: list[list[float]]) -> np.ndarray:
+    """Curves cut to the part all have (seeds stop at different epochs): an array (seeds, steps)."""
+    return np.array([c[: min(len(c) for c in curves)] for c in curves], dtype=float)
 
 
-def _final_val_loss(result: dict) -> float:
-    losses = result["history"]["val_loss"]
-    return math.inf if result["diverged"] or losses[-1] is None else losses[-1]
+def method_summary(runs: list[dict], target: float, label: str) -> dict:
+    """One method's seeds: when the mean validation loss (over the epochs all seeds ran) first
+    reaches ``target``, the scores at each seed's best epoch, the batch loss against updates."""
+    hits = np.flatnonzero(common([r["history"]["val_loss"] for r in runs]).mean(0) <= target)
+    e = int(hits[0]) if hits.size else None
+    seconds = [np.cumsum([0, *r["epoch_time"]]) for r in runs]  # training time after each epoch
+    losses = common([r["update_loss"] for r in runs])  # (seeds, points): block means of the batch losses
+    return {
+        "label": label, "epochs_to_target": e, "updates_to_target": e and e * runs[0]["steps_per_epoch"],
+        "seconds_to_target": e and float(np.mean([t[e] for t in seconds])),
+        "train_seconds_mean": float(np.mean([t[-1] for t in seconds])),
+        "best_epoch": [r["best_epoch"] for r in runs],
+        "best_val_loss": [r["history"]["val_loss"][r["best_epoch"]] for r in runs],
+        "best_val_accuracy": [r["history"]["val_accuracy"][r["best_epoch"]] for r in runs],
+        "stopped_early": sum(r["stop_reason"] is not None for r in runs),
+        "steps_per_epoch": runs[0]["steps_per_epoch"], "histories": [r["history"] for r in runs],
+        "by_update": [runs[0]["update_x"][:losses.shape[1]], losses.mean(0).tolist(), losses.std(0).tolist()],
+    }  # fmt: skip
 
 
-def run(args, cfg: dict) -> dict:
-    out = args.out
-    runs_dir = out / "runs"
-    started = time.perf_counter()
+def summarise(results: dict) -> dict:
+    s, chosen, sweep, final = results["settings"], results["chosen"], results["sweep"], results["final"]
+    seeds, norm = {kind: results[kind] for kind in ("gd", "mb")}, chosen["normalisation"]
 
-    # 1. Learning-rate sweeps on the validation set: batch GD for every normalisation, and
-    #    mini-batch GD, one seed each.
-    log("step 1/3: learning-rate sweeps (batch GD per normalisation, mini-batch GD)")
-    sweep_tasks = {}
-    for norm in cfg["normalisations"]:
-        for lr in cfg["gd_lrs"]:
-            sweep_tasks[f"sweep-gd-{norm}-lr{lr:g}"] = _task(
-                cfg, args, normalisation=norm, lr=lr, batch_size=None, epochs=cfg["gd_sweep_epochs"], seed=0
-            )
-        for lr in cfg["mb_lrs"]:
-            sweep_tasks[f"sweep-mb-{norm}-lr{lr:g}"] = _task(
-                cfg,
-                args,
-                normalisation=norm,
-                lr=lr,
-                batch_size=cfg["batch_size"],
-                epochs=cfg["mb_sweep_epochs"],
-                seed=0,
-            )
-    sweep = run_sweep(train_run, sweep_tasks, runs_dir, max_workers=args.workers)
-    sweep.raise_if_failed()
-    res = sweep.results
+    def row(kind: str, norm: str, lr: float) -> dict:
+        r = sweep[f"sweep-{kind}-{norm}-lr{lr:g}"]
+        return {"lr": lr, "diverged": r["diverged"], "start_loss": r["history"]["loss"][0],
+                "val_loss": end_val_loss(r), "val_accuracy": r["history"]["val_accuracy"][-1],
+                "curve": r["history"]["val_loss"], "mean_sq_input": r["mean_sq_input"]}  # fmt: skip
 
-    def best_lr(kind: str, norm: str) -> float:
-        lrs = cfg["gd_lrs"] if kind == "gd" else cfg["mb_lrs"]
-        return min(lrs, key=lambda lr: _final_val_loss(res[f"sweep-{kind}-{norm}-lr{lr:g}"]))
-
-    gd_best = {norm: best_lr("gd", norm) for norm in cfg["normalisations"]}
-    norm = args.normalisation or min(
-        cfg["normalisations"], key=lambda n: _final_val_loss(res[f"sweep-gd-{n}-lr{gd_best[n]:g}"])
-    )
-    gd_lr = args.lr or gd_best[norm]
-    mb_lr = args.mb_lr or best_lr("mb", norm)
-    batch_size = args.batch_size or cfg["batch_size"]
-    log(f"chosen: {NORMALISATION_NAMES[norm]} inputs, batch GD lr {gd_lr:g}, mini-batch lr {mb_lr:g}")
-
-    # 2. Every seed, batch and mini-batch, with early stopping on the validation loss.
-    log(f"step 2/3: {cfg['seeds']} seeds x (batch GD, mini-batch GD of {batch_size})")
-    (out / "weights").mkdir(parents=True, exist_ok=True)
-    seed_tasks = {}
-    for seed in range(cfg["seeds"]):
-        for kind, lr, bs, epochs, patience in (
-            ("gd", gd_lr, None, args.epochs or cfg["gd_max_epochs"], cfg["gd_patience"]),
-            ("mb", mb_lr, batch_size, args.epochs or cfg["mb_max_epochs"], cfg["mb_patience"]),
-        ):
-            key = f"{kind}-seed{seed}"
-            seed_tasks[key] = _task(
-                cfg,
-                args,
-                normalisation=norm,
-                lr=lr,
-                batch_size=bs,
-                epochs=epochs,
-                seed=seed,
-                patience=patience,
-                weights=str(out / "weights" / f"{key}.npz"),
-            )
-    seeds = run_sweep(train_run, seed_tasks, runs_dir, max_workers=args.workers)
-    seeds.raise_if_failed()
-    gd = [seeds.results[f"gd-seed{s}"] for s in range(cfg["seeds"])]
-    mb = [seeds.results[f"mb-seed{s}"] for s in range(cfg["seeds"])]
-
-    # 3. The final model: the run with the best validation accuracy at its best epoch.
-    log("step 3/3: final model on the test set")
-    candidates = [
-        (r["history"]["val_accuracy"][r["best_epoch"]], kind, s)
-        for kind, runs in (("gd", gd), ("mb", mb))
-        for s, r in enumerate(runs)
-    ]
-    val_acc, kind, seed = max(candidates)
-    data = split_data(seed=args.data_seed, normalisation=norm)
-    model = Sequential([Dense(784, 10, rng=0)])  # its initial weights are replaced by the saved ones
-    model.load(out / "weights" / f"{kind}-seed{seed}.npz")
-    y_pred = predict(model, data.X_test, labels=True)
-
-    raw = split_data(seed=args.data_seed, normalisation="raw")
-    tr = _subset(raw.y_train, cfg["n_train"], args.data_seed)
-    results = {
-        "config": cfg,
-        "quick": args.quick,
-        "data_seed": args.data_seed,
-        "chosen": {"normalisation": norm, "gd_lr": gd_lr, "mb_lr": mb_lr, "batch_size": batch_size},
-        "normalisation_given": args.normalisation is not None,
-        "sweep": res,
-        "gd": gd,
-        "mb": mb,
-        "final": {"kind": kind, "seed": seed, "val_accuracy": val_acc, "y_pred": y_pred},
-        "mean_sq_input_raw": float(np.mean(np.square(raw.X_train[tr], dtype=np.float64))),
-        "seconds": time.perf_counter() - started,
-        # training compute of every run, whether it ran now or was resumed from an earlier start
-        "train_seconds": sum(sweep.seconds.values()) + sum(seeds.seconds.values()),
-    }
-    write_json(out / "results.json", results)
-    save_npz(out / "weights" / "final_W.npz", {"W": model.layers[0].W.value})  # for --plot-only
-    return results
+    target = max(common([r["history"]["val_loss"] for r in runs]).mean(0).min() for runs in seeds.values())
+    y_test, y_pred = np.array(final["y_test"]), np.array(final["y_pred"])
+    cm = metrics.confusion_matrix(y_test, y_pred, 10)
+    P, R, F = metrics.precision_recall_f1(y_test, y_pred, 10)
+    system = {"accuracy": metrics.accuracy(y_test, y_pred)}
+    for avg in ("macro", "micro"):
+        scores = metrics.precision_recall_f1(y_test, y_pred, 10, average=avg)
+        system |= {f"{avg}_{k}": v for k, v in zip(("precision", "recall", "f1"), scores, strict=True)}
+    return {
+        "test_accuracy": system["accuracy"], "old_test_accuracy": OLD_TEST_ACCURACY,
+        "gain_over_old": system["accuracy"] - OLD_TEST_ACCURACY,
+        "quick": results["quick"], "seconds": results["seconds"], "train_seconds": results["train_seconds"],
+        "settings": s, "chosen": chosen, "data_seed": results["data_seed"],
+        "class_counts": results["class_counts"],
+        "normalisation": {n: row("gd", n, best_lr(sweep, s, "gd", n)) for n in s["normalisations"]},
+        "lr_sweep": {k: [row(k, norm, lr) for lr in s[k + "_lrs"]] for k in seeds},
+        "initial_loss_per_seed": [r["history"]["loss"][0] for r in seeds["gd"]],
+        "mean_sq_input": (msq := seeds["gd"][0]["mean_sq_input"]),
+        "initial_loss_predicted": math.log(10) + (1 - 1 / 10) * msq / 2,  # ln K + (1 - 1/K) s^2 / 2
+        "target_val_loss": float(target),  # a validation loss both mean curves reach
+        "gd": method_summary(seeds["gd"], target, "Batch GD"),
+        "mb": method_summary(seeds["mb"], target, f"Mini-batch GD (batch {chosen['batch_size']})"),
+        "final": {**{k: v for k, v in final.items() if k not in ("y_test", "y_pred")},
+                  **{k: results["candidates"][final["key"]][k] for k in ("lr", "decay", "weight_decay")},
+                  "candidates": results["candidates"]},
+        "system": system,
+        "per_class": {name: {"precision": P[k], "recall": R[k], "f1": F[k], "support": int(cm[k].sum())}
+                      for k, name in enumerate(study.CLASS_NAMES)},
+        "confusion_matrix": cm.tolist(),
+        "most_confused": metrics.most_confused_pairs(cm, k=5, class_names=list(study.CLASS_NAMES)),
+    }  # fmt: skip
 
 
-# ---- figures and report, from the saved results -----------------------------------------------
-def _curve(runs: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
-    mean, std, _ = plots.mean_std([r["history"] for r in runs], key)
-    return mean, std
-
-
-def _first_epoch_below(mean: np.ndarray, target: float) -> int | None:
-    hits = np.flatnonzero(mean <= target)
-    return int(hits[0]) if hits.size else None
-
-
-def plot(out: Path) -> dict:
-    if not (out / "results.json").exists():
-        sys.exit(
-            f"no results in {out}: run `python -m experiments.softmax_only --out {out}` without --plot-only first"
-        )
-    R = read_json(out / "results.json")
-    cfg, chosen, gd, mb, final = R["config"], R["chosen"], R["gd"], R["mb"], R["final"]
-    norm = chosen["normalisation"]
-    data = split_data(seed=R["data_seed"], normalisation=norm)
-    figs = {}
-
-    # 0. The data.
-    plots.class_examples(
-        data.images_train,
-        data.y_train,
-        CLASS_NAMES,
-        per_class=10,
-        rng=0,
-        path=out / "data_examples.png",
-        title="Fashion-MNIST: ten training examples per class",
-    )
-    figs["data_examples"] = "Ten training images per class."
-
-    # 1. Normalisation under batch GD, each at its best learning rate.
-    sweep = R["sweep"]
-    norm_rows, series = [], {}
-    for n in cfg["normalisations"]:
-        by_lr = {lr: sweep[f"sweep-gd-{n}-lr{lr:g}"] for lr in cfg["gd_lrs"]}
-        lr, best = min(by_lr.items(), key=lambda kv: _final_val_loss(kv[1]))
-        h = best["history"]
-        series[f"{NORMALISATION_NAMES[n]}, lr {lr:g}"] = (range(len(h["val_loss"])), h["val_loss"], None)
-        norm_rows.append(
-            [NORMALISATION_NAMES[n], f"{lr:g}", h["loss"][0], h["val_loss"][-1], h["val_accuracy"][-1]]
-        )
-    plots.compare_curves(
-        series,
-        xlabel="epoch",
-        ylabel="validation loss",
-        title=f"Batch gradient descent: input normalisation ({cfg['gd_sweep_epochs']} epochs, seed 0)",
-        path=out / "normalisation.png",
-    )
-    figs["normalisation"] = "Validation loss of batch gradient descent for each input normalisation."
-
-    # Learning-rate sweeps for the chosen normalisation.
+# ---- figures -------------------------------------------------------------------------------------------
+# fmt: off
+def figures(m: dict, out: Path) -> None:
+    saved, chosen, names = study.load_arrays(out, "final"), m["chosen"], list(study.CLASS_NAMES)
+    label = {kind: f"{m[kind]['label']}, lr {chosen[kind + '_lr']:g}" for kind in ("gd", "mb")}
+    seen = study.load_data("raw", m["settings"]["n_train"], m["settings"]["n_val"], m["data_seed"])
+    plots.class_examples(seen.images_train, seen.y_train, names, 10, 0, out / "data_examples.png",
+                         "Fashion-MNIST: ten training images per class")
+    curves = {f"{NORMALISATION_NAMES[n]}, lr {r['lr']:g}": (range(len(r["curve"])), r["curve"], None)
+              for n, r in m["normalisation"].items()}
+    title = f"Batch GD: input normalisation ({m['settings']['gd_sweep_epochs']} epochs, seed 0)"
+    plots.compare_curves(curves, xlabel="epoch", ylabel="validation loss", title=title,
+                         path=out / "normalisation.png")
     fig = plots.new_figure(12, 4.5)
-    axes = fig.subplots(1, 2)
-    lr_rows = []
-    for ax, kind, lrs, title in (
-        (axes[0], "gd", cfg["gd_lrs"], "batch GD"),
-        (axes[1], "mb", cfg["mb_lrs"], f"mini-batch GD (batch {chosen['batch_size']})"),
-    ):
-        series = {}
-        for lr in lrs:
-            r = sweep[f"sweep-{kind}-{norm}-lr{lr:g}"]
-            h = r["history"]
-            vals = [v if v is not None else np.nan for v in h["val_loss"]]
-            label = f"lr {lr:g}" + (" (diverged)" if r["diverged"] else "")
-            series[label] = (range(len(vals)), vals, None)
-            lr_rows.append(
-                [
-                    title,
-                    f"{lr:g}",
-                    "diverged" if r["diverged"] else _final_val_loss(r),
-                    None if r["diverged"] else h["val_accuracy"][-1],
-                ]
-            )
-        plots.compare_curves(
-            series,
-            xlabel="epoch",
-            ylabel="validation loss",
-            ax=ax,
-            title=f"{title}: learning-rate sweep ({NORMALISATION_NAMES[norm]} inputs)",
-        )
+    for ax, kind in zip(fig.subplots(1, 2), ("gd", "mb"), strict=True):  # a diverged run's None: a gap
+        curves = {f"lr {r['lr']:g}{' (diverged)' * r['diverged']}": (range(len(r["curve"])), r["curve"], None)
+                  for r in m["lr_sweep"][kind]}
+        title = f"{m[kind]['label']}: learning rates ({NORMALISATION_NAMES[chosen['normalisation']]} inputs)"
+        plots.compare_curves(curves, xlabel="epoch", ylabel="validation loss", ax=ax, title=title)
     plots.save_figure(fig, out / "lr_sweep.png")
-    figs["lr_sweep"] = "Validation loss per learning rate (one seed)."
-
-    # 3-4. Learning curves over seeds.
-    for kind, runs, label in (
-        ("gd", gd, "Batch gradient descent"),
-        ("mb", mb, f"Mini-batch gradient descent (batch {chosen['batch_size']})"),
-    ):
-        histories = [r["history"] for r in runs]
-        fig = plots.learning_curves_grid(
-            histories, title=f"{label}, lr {chosen[kind + '_lr']:g}, {len(runs)} seeds"
-        )
-        for ax, key in zip(fig.axes, ("loss", "accuracy"), strict=False):
-            # Zoom past epoch 0 (loss ~2.3, accuracy ~0.1), which would flatten everything after it.
-            later = np.concatenate(
-                [np.asarray(h[k][1:], dtype=float) for h in histories for k in (key, f"val_{key}")]
-            )
+    for kind in ("gd", "mb"):
+        histories = m[kind]["histories"]
+        fig = plots.learning_curves_grid(histories, title=f"{label[kind]}, {len(histories)} seeds")
+        for ax, key in zip(fig.axes, ("loss", "accuracy"), strict=False):  # the y axis starts after epoch 0
+            later = np.array([v for h in histories for k in (key, "val_" + key) for v in h[k][1:]], float)
             lo, hi = np.nanmin(later), np.nanmax(later)
             ax.set_ylim(lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
         plots.save_figure(fig, out / f"curves_{kind}.png")
-        figs[f"curves_{kind}"] = (
-            f"{label}: every seed (thin) and the mean ± 1 std band (narrower than the line where seeds agree); "
-            "the y axis starts after epoch 0."
-        )
 
-    # Batch vs mini-batch: same validation loss, in epochs and in update steps.
-    gd_mean, gd_std = _curve(gd, "val_loss")
-    mb_mean, mb_std = _curve(mb, "val_loss")
-    steps = {"gd": gd[0]["steps_per_epoch"], "mb": mb[0]["steps_per_epoch"]}
     fig = plots.new_figure(12, 4.5)
-    axes = fig.subplots(1, 2)
-    labels = {
-        "gd": f"batch GD (lr {chosen['gd_lr']:g})",
-        "mb": f"mini-batch {chosen['batch_size']} (lr {chosen['mb_lr']:g})",
-    }
-    plots.compare_curves(
-        {
-            labels["gd"]: (np.arange(len(gd_mean)), gd_mean, gd_std),
-            labels["mb"]: (np.arange(len(mb_mean)), mb_mean, mb_std),
-        },
-        xlabel="epoch",
-        ylabel="validation loss",
-        ax=axes[0],
-        title=f"Validation loss vs epochs (mean ± std over {len(gd)} seeds)",
-    )
-    by_steps = {}
-    for kind, runs in (("gd", gd), ("mb", mb)):
-        n = min(len(r["step_loss"]) for r in runs)  # seeds stop at different epochs: common part
-        Y = np.array([r["step_loss"][:n] for r in runs])
-        by_steps[labels[kind]] = (np.asarray(runs[0]["step_x"][:n]) + 1, Y.mean(axis=0), Y.std(axis=0))
-    plots.compare_curves(
-        by_steps,
-        xlabel="update step (log scale)",
-        ylabel="training loss of the batch",
-        logx=True,
-        ax=axes[1],
-        title="Training loss vs update steps (mini-batch: block means of batch losses)",
-    )
+    left, right = fig.subplots(1, 2)
+    curves = {label[k]: plots.mean_std(m[k]["histories"], "val_loss")[:2] for k in ("gd", "mb")}
+    curves = {k: (range(len(mean)), mean, std) for k, (mean, std) in curves.items()}
+    plots.compare_curves(curves, xlabel="epoch", ylabel="validation loss", ax=left,
+                         title=f"Validation loss vs epochs (mean ± std, {len(m['gd']['histories'])} seeds)")
+    curves = {label[k]: (np.array(m[k]["by_update"][0]) + 1, *m[k]["by_update"][1:]) for k in ("gd", "mb")}
+    plots.compare_curves(curves, xlabel="update step (log scale)", ylabel="training loss of the batch",
+                         logx=True, ax=right, title="Training loss vs updates (block means of batch losses)")
     plots.save_figure(fig, out / "batch_vs_minibatch.png")
-    figs["batch_vs_minibatch"] = "Batch vs mini-batch gradient descent, against epochs and against updates."
 
-    # A validation loss both methods reach on their mean curves, over the epochs every seed ran.
-    common = {
-        kind: np.mean(
-            [r["history"]["val_loss"][: min(len(q["history"]["val_loss"]) for q in runs)] for r in runs],
-            axis=0,
-        )
-        for kind, runs in (("gd", gd), ("mb", mb))
+    fig = plots.new_figure(12, 4.8)
+    panels = {"val_accuracy": "its last weights", "avg_val_accuracy": "its weights averaged over the epoch"}
+    for ax, (key, what) in zip(fig.subplots(1, 2, sharey=True), panels.items(), strict=True):
+        curves = {c["label"]: (range(1, len(c[key]) + 1), c[key], None)
+                  for c in m["final"]["candidates"].values()}
+        plots.compare_curves(curves, xlabel="epoch", ylabel="validation accuracy", ax=ax,
+                             title=f"Each candidate, {what}")
+    plots.save_figure(fig, out / "final_selection.png")
+
+    plots.confusion_matrices(np.array(m["confusion_matrix"]), names, out / "confusion_matrix.png",
+                             "Final softmax-only model on the 10000 test images")
+    scores = {k: [c[k] for c in m["per_class"].values()] for k in ("precision", "recall", "f1")}
+    plots.bar_compare(names, scores, ylabel="score", path=out / "per_class.png",
+                      title="Per-class precision, recall and F1 on the test set")
+    plots.weight_images(saved["W"], names, path=out / "weights.png",
+                        title="Final model's weights: column k of W as a 28x28 image (red +, blue -)")
+# fmt: on
+
+
+# ---- the report: the values of reports/softmax_only.md -----------------------------------------------
+def epochs_text(m: dict) -> str:
+    stopped, n, cap = m["gd"]["stopped_early"], len(m["gd"]["histories"]), m["settings"]["gd_max_epochs"]
+    if stopped:
+        return f"Batch GD met it in {stopped} of {n} seeds."
+    return (f"Batch GD never met it: in all {n} seeds the validation loss was still falling at epoch {cap}, "
+            "so the cap decided (more epochs would still help it, slowly).")  # fmt: skip
+
+
+def comparison_text(m: dict) -> str:
+    gd, mb = (m[k]["epochs_to_target"] or math.inf for k in ("gd", "mb"))
+    faster = f"mini-batch reached the target in {mb} epochs against {gd} for batch GD"
+    return f"Here {faster if mb < gd else 'batch GD reached the target in fewer epochs'}."
+
+
+def final_text(m: dict) -> str:
+    f = m["final"]
+    decay = f"multiplied by {f['decay']:g} after every epoch" if f["decay"] < 1 else "constant"
+    weights = "the average of its weights over the last epoch" if f["average"] else "its last weights"
+    return (f"mini-batch SGD (batch {m['chosen']['batch_size']}), learning rate {f['lr']:g} {decay}, "
+            f"weight decay {f['weight_decay']:g}, {f['epochs']} epochs, keeping {weights}")  # fmt: skip
+
+
+# fmt: off
+def report(m: dict) -> dict:
+    """The tables and sentences of reports/softmax_only.md (its numbers it reads from ``m`` itself)."""
+    chosen, f, system, table = m["chosen"], m["final"], m["system"], study.md_table
+    init, n, gd, mb = m["initial_loss_per_seed"], [sum(c) for c in m["class_counts"]], m["gd"], m["mb"]
+    counts = [[name, *(c[k] for c in m["class_counts"])] for k, name in enumerate(study.CLASS_NAMES)]
+    normalisation = [[NORMALISATION_NAMES[k], f"{r['lr']:g}", r["start_loss"], r["val_loss"],
+                      r["val_accuracy"]] for k, r in m["normalisation"].items()]
+    lrs = [[m[k]["label"], f"{r['lr']:g}", "diverged" if r["diverged"] else r["val_loss"],
+            None if r["diverged"] else r["val_accuracy"]] for k in ("gd", "mb") for r in m["lr_sweep"][k]]
+    seeds = [[i, x, gd["best_epoch"][i], gd["best_val_accuracy"][i], mb["best_epoch"][i],
+              mb["best_val_accuracy"][i]] for i, x in enumerate(init)]
+    comparison = [[c["label"], f"{chosen[k + '_lr']:g}", c["epochs_to_target"], c["updates_to_target"],
+                   c["seconds_to_target"], study.pm(c["best_epoch"], 1), c["train_seconds_mean"],
+                   study.pm(c["best_val_loss"]), study.pm(c["best_val_accuracy"])]
+                  for k, c in (("gd", gd), ("mb", mb))]
+    candidates = [[c["label"], *(x for k in ("val_accuracy", "avg_val_accuracy")
+                                    for x in (int(np.argmax(c[k])) + 1, max(c[k]), c[k][-1]))]
+                  for c in f["candidates"].values()]
+    per_class = [[name, v["precision"], v["recall"], v["f1"], v["support"]]
+                 for name, v in m["per_class"].items()]
+    per_class += [[f"{a} average", *(system[f"{a}_{k}"] for k in ("precision", "recall", "f1")), n[2]]
+                  for a in ("macro", "micro")]
+    msq_raw = m["normalisation"]["raw"]["mean_sq_input"]
+    return {
+        "quick_note": "\n> **Quick smoke run** (`--quick`): a small subset and few epochs; the numbers "
+                      "below are not the study's.\n" if m["quick"] else "",
+        "n_train": n[0], "n_val": n[1], "n_test": n[2], "rms_raw": f"{math.sqrt(msq_raw):.2f}",
+        "pred_raw": f"{math.log(10) + 0.45 * msq_raw:.3f}", "init_mean": f"{np.mean(init):.4f}",
+        "init_min": f"{min(init):.4f}", "init_max": f"{max(init):.4f}", "n_candidates": len(f["candidates"]),
+        "norm_name": NORMALISATION_NAMES[chosen["normalisation"]],
+        "chosen_val_loss": f"{m['normalisation'][chosen['normalisation']]['val_loss']:.4f}",
+        "counts_table": table(["class", "train", "validation", "test"], [*counts, ["total", *n]]),
+        "normalisation_table": table(["inputs", "best lr", "loss at start", "validation loss",
+                                      "validation accuracy"], normalisation),
+        "lr_table": table(["method", "lr", "validation loss", "validation accuracy"], lrs),
+        "seed_table": table(["seed", "loss at start", "batch GD best epoch", "batch GD val. accuracy",
+                             "mini-batch best epoch", "mini-batch val. accuracy"], seeds),
+        "comparison_table": table(["method", "lr", "epochs to target", "updates to target",
+                                   "train seconds to target", "best epoch (mean ± std)",
+                                   "train seconds (all epochs)", "best val. loss", "best val. accuracy"],
+                                  comparison),
+        "candidates_table": table(["candidate", "last weights: best epoch", "val. accuracy",
+                                   "after the last epoch", "epoch average: best epoch", "val. accuracy",
+                                   "after the last epoch"], candidates),
+        "per_class_table": table(["class", "precision", "recall (= class accuracy)", "F1", "support"],
+                                 per_class),
+        "confused": "\n".join(f"- true **{t}** predicted as **{p}**: {c} times"
+                              for t, p, c in m["most_confused"]),
+        "epochs_text": epochs_text(m), "comparison_text": comparison_text(m), "final_text": final_text(m),
+        "refit_losses": ", ".join(f"{x:.4f}" for x in f["refit_losses"][:-1]),
+        "refit_mean_loss": f"{f['refit_losses'][-1]:.4f}",
+        "quick_flag": " --quick" if m["quick"] else "",
     }
-    target = float(max(common["gd"].min(), common["mb"].min()))
-    comparison = []
-    for kind, runs in (("gd", gd), ("mb", mb)):
-        e = _first_epoch_below(common[kind], target)
-        secs = np.mean([sum(r["epoch_time"][:e]) for r in runs]) if e is not None else None
-        comparison.append(
-            {
-                "method": "batch GD" if kind == "gd" else f"mini-batch {chosen['batch_size']}",
-                "lr": chosen[f"{kind}_lr"],
-                "target_val_loss": target,
-                "epochs_to_target": e,
-                "updates_to_target": None if e is None else e * steps[kind],
-                "seconds_to_target": secs,
-                "epochs_run_mean": float(np.mean([len(r["history"]["loss"]) - 1 for r in runs])),
-                "best_epoch_mean": float(np.mean([r["best_epoch"] for r in runs])),
-                "best_epoch_std": float(np.std([r["best_epoch"] for r in runs])),
-                "train_seconds_mean": float(np.mean([sum(r["epoch_time"]) for r in runs])),
-                "val_loss_best_mean": float(
-                    np.mean([r["history"]["val_loss"][r["best_epoch"]] for r in runs])
-                ),
-                "val_loss_best_std": float(np.std([r["history"]["val_loss"][r["best_epoch"]] for r in runs])),
-                "val_accuracy_best_mean": float(
-                    np.mean([r["history"]["val_accuracy"][r["best_epoch"]] for r in runs])
-                ),
-                "val_accuracy_best_std": float(
-                    np.std([r["history"]["val_accuracy"][r["best_epoch"]] for r in runs])
-                ),
-            }
-        )
-
-    # 5. Final model on the test set.
-    y_pred = np.asarray(final["y_pred"])
-    y_test = data.y_test
-    cm = metrics.confusion_matrix(y_test, y_pred, 10)
-    plots.confusion_matrices(
-        cm,
-        CLASS_NAMES,
-        path=out / "confusion_matrix.png",
-        title="Final softmax-only model on the 10000 test images",
-    )
-    figs["confusion_matrix"] = (
-        "Test-set confusion matrix: counts and row-normalised (the diagonal is recall)."
-    )
-    P, Rc, F = metrics.precision_recall_f1(y_test, y_pred, 10)
-    per_class_acc = metrics.per_class_accuracy(y_test, y_pred, 10)
-    system = {
-        "accuracy": metrics.accuracy(y_test, y_pred),
-        **{
-            f"{avg}_{name}": float(v)
-            for avg in ("macro", "micro")
-            for name, v in zip(
-                ("precision", "recall", "f1"),
-                metrics.precision_recall_f1(y_test, y_pred, 10, average=avg),
-                strict=True,
-            )
-        },
-    }
-    plots.bar_compare(
-        list(CLASS_NAMES),
-        {"precision": P, "recall": Rc, "F1": F},
-        ylabel="score",
-        title="Per-class precision, recall and F1 on the test set",
-        path=out / "per_class.png",
-    )
-    figs["per_class"] = "Per-class precision, recall and F1 of the final model."
-    confused = metrics.most_confused_pairs(cm, k=5, class_names=list(CLASS_NAMES))
-
-    # 6. Weights as images.
-    W = load_npz(out / "weights" / "final_W.npz")["W"]
-    plots.weight_images(
-        W,
-        CLASS_NAMES,
-        path=out / "weights.png",
-        title="Softmax weights: column k of W as a 28x28 image (red +, blue -)",
-    )
-    figs["weights"] = "The ten columns of W, one per class, on one symmetric colour scale."
-
-    initial = [r["history"]["loss"][0] for r in gd]
-    msq = gd[0]["mean_sq_input"]
-    metrics_out = {
-        "test_accuracy": system["accuracy"],
-        "system": system,
-        "per_class": {
-            name: {
-                "precision": P[k],
-                "recall": Rc[k],
-                "f1": F[k],
-                "accuracy": per_class_acc[k],
-                "support": int(cm[k].sum()),
-            }
-            for k, name in enumerate(CLASS_NAMES)
-        },
-        "confusion_matrix": cm,
-        "most_confused": confused,
-        "initial_loss": float(np.mean(initial)),
-        "initial_loss_per_seed": initial,
-        "initial_loss_predicted": LN10 + 0.45 * msq,
-        "hyperparameters": {
-            **chosen,
-            "gd_epochs_max": cfg["gd_max_epochs"],
-            "mb_epochs_max": cfg["mb_max_epochs"],
-            "early_stopping": {
-                "monitor": "val_loss",
-                "gd_patience": cfg["gd_patience"],
-                "mb_patience": cfg["mb_patience"],
-                "min_delta": cfg["min_delta"],
-            },
-        },
-        "final_model": final | {"y_pred": None},
-        "comparison": comparison,
-        "histories": {"gd": [r["history"] for r in gd], "mb": [r["history"] for r in mb]},
-        "seconds": R["seconds"],
-        "quick": R["quick"],
-    }
-    write_json(out / "metrics.json", metrics_out)
-    write_text(out / "report.md", _report(R, metrics_out, norm_rows, lr_rows, data, figs))
-    return metrics_out
+# fmt: on
 
 
-def _report(R: dict, M: dict, norm_rows, lr_rows, data, figs: dict) -> str:
-    cfg, chosen, gd, mb = R["config"], R["chosen"], R["gd"], R["mb"]
-    norm = NORMALISATION_NAMES[chosen["normalisation"]]
-    gd_c, mb_c = M["comparison"]
-    sys_ = M["system"]
-    msq_raw, msq = R["mean_sq_input_raw"], gd[0]["mean_sq_input"]
-    init = M["initial_loss_per_seed"]
-    n_tr = len(data.y_train) if cfg["n_train"] is None else cfg["n_train"]
-    n_va = len(data.y_val) if cfg["n_val"] is None else cfg["n_val"]
-
-    def fig(name: str) -> str:
-        return f"![{figs[name]}]({name}.png)\n\n*{figs[name]}*"
-
-    quick = (
-        "\n> **Quick smoke run** (`--quick`): a small subset and few epochs; the numbers below are not the study's.\n"
-        if R["quick"]
-        else ""
-    )
-    seed_rows = [
-        [
-            s,
-            init[s],
-            gd[s]["best_epoch"],
-            gd[s]["history"]["val_accuracy"][gd[s]["best_epoch"]],
-            mb[s]["best_epoch"],
-            mb[s]["history"]["val_accuracy"][mb[s]["best_epoch"]],
-        ]
-        for s in range(len(gd))
-    ]
-    per_class_rows = [
-        [name, v["accuracy"], v["precision"], v["recall"], v["f1"], v["support"]]
-        for name, v in M["per_class"].items()
-    ]
-    per_class_rows += [
-        ["macro average", None, sys_["macro_precision"], sys_["macro_recall"], sys_["macro_f1"], 10000],
-        [
-            "micro average",
-            sys_["accuracy"],
-            sys_["micro_precision"],
-            sys_["micro_recall"],
-            sys_["micro_f1"],
-            10000,
-        ],
-    ]
-    confused = "\n".join(f"- true **{t}** predicted as **{p}**: {c} times" for t, p, c in M["most_confused"])
-    comp_rows = [
-        [
-            c["method"],
-            f"{c['lr']:g}",
-            c["epochs_to_target"],
-            c["updates_to_target"],
-            c["seconds_to_target"],
-            f"{c['best_epoch_mean']:.1f} ± {c['best_epoch_std']:.1f}",
-            c["train_seconds_mean"],
-            f"{c['val_loss_best_mean']:.4f} ± {c['val_loss_best_std']:.4f}",
-            f"{c['val_accuracy_best_mean']:.4f} ± {c['val_accuracy_best_std']:.4f}",
-        ]
-        for c in (gd_c, mb_c)
-    ]
-    target = gd_c["target_val_loss"]
-    final = M["final_model"]
-    final_name = (
-        "batch gradient descent"
-        if final["kind"] == "gd"
-        else f"mini-batch gradient descent (batch {chosen['batch_size']})"
-    )
-    best_norm = min(norm_rows, key=lambda r: r[3])
-    raw_row = next((r for r in norm_rows if r[0].startswith("raw")), None)
-
-    gd_stopped = sum(len(r["history"]["loss"]) - 1 < cfg["gd_max_epochs"] for r in gd)
-    epochs_text = (
-        "**Epochs** are chosen by a stated criterion on the validation curve: early stopping ends a run "
-        f"once its validation loss has not improved by at least {cfg['min_delta']:g} for {cfg['gd_patience']} "
-        f"epochs (batch GD, at most {cfg['gd_max_epochs']} epochs) or {cfg['mb_patience']} epochs "
-        f"(mini-batch, at most {cfg['mb_max_epochs']} epochs), and keeps the weights of the best epoch. "
-        + (
-            f"Batch GD never met it: in all {len(gd)} seeds the validation loss was still falling at epoch "
-            f"{cfg['gd_max_epochs']}, so the cap decided (more epochs would still help it, slowly). "
-            if gd_stopped == 0
-            else f"Batch GD met it in {gd_stopped} of {len(gd)} seeds. "
-        )
-        + "Per seed:"
-    )
-    if R.get("normalisation_given"):
-        chosen_text = f"Used: **{norm}** inputs, as asked on the command line."
-    else:
-        chosen_text = f"Chosen: **{norm}** inputs, the lowest validation loss here ({best_norm[0]}: {best_norm[3]:.4f})."
-        if raw_row and raw_row is not best_norm:
-            chosen_text += f" Raw pixels reach only {raw_row[3]:.4f}."
-    centred_note = (
-        "the inputs are centred" if chosen["normalisation"] != "raw" else "here: brighter than black"
-    )
-    faster = (mb_c["epochs_to_target"] or math.inf) < (gd_c["epochs_to_target"] or math.inf)
-    comparison_text = (
-        f"One epoch of batch GD is one update computed from all {n_tr} examples; one epoch of mini-batch GD is "
-        f"{mb[0]['steps_per_epoch']} updates from {chosen['batch_size']} examples each. Per *update*, the full "
-        "batch gives the more accurate gradient, so it makes more progress per step (right panel); per *epoch*, "
-        f"a pass over the data and what costs time, mini-batch makes {mb[0]['steps_per_epoch']} noisy steps where "
-        f"batch GD makes one. Each mini-batch step is noisy, so it needs a smaller learning rate "
-        f"({chosen['mb_lr']:g} vs {chosen['gd_lr']:g}) and its curves stay a little wavy. "
-        + (
-            f"Here mini-batch reached the target in {mb_c['epochs_to_target']} epochs against "
-            f"{gd_c['epochs_to_target']} for batch GD."
-            if faster
-            else "Here batch GD reached the target in fewer epochs."
-        )
-    )
-    tr = _subset(data.y_train, cfg["n_train"], R["data_seed"])
-    va = _subset(data.y_val, cfg["n_val"], R["data_seed"])
-    counts = class_counts(data.y_train[tr], data.y_val[va], data.y_test)
-    return f"""# Softmax-only classifier on Fashion-MNIST: batch vs mini-batch gradient descent
-{quick}
-One `Dense(784, 10)` layer, softmax cross-entropy on its logits, plain SGD. Weights start from
-N(0, std 1/sqrt(784)), biases at 0. Everything below was measured by this run
-({R["train_seconds"]:.0f} s of training over all runs, {len(gd)} seeds).
-
-## 0. The data
-
-Fashion-MNIST: 28x28 grey images of clothing in 10 balanced classes. The official 60000 training
-images are split **stratified** (seeded) into {n_tr} train and {n_va} validation images; the official
-10000 test images are used only once, for the final model.
-
-{md_table(["class", "train", "validation", "test"], counts)}
-
-{fig("data_examples")}
-
-## 1. Input normalisation
-
-Each pixel becomes a float in [0, 1]. Batch gradient descent on raw pixels is badly conditioned:
-every pixel is non-negative (root-mean-square {math.sqrt(msq_raw):.2f}), so all inputs share one large common
-direction, the loss surface is a long narrow valley, and the learning rate that is stable along the
-steep direction is far too small along the others. **Centring** (subtracting each pixel's training
-mean) removes that common direction; **standardising** also divides by each pixel's standard
-deviation, which equalises the scales but blows up near-constant border pixels (a pixel that is
-almost always 0 gets a huge value the few times it is not). Each option at its best learning rate
-after {cfg["gd_sweep_epochs"]} epochs of batch gradient descent (one seed):
-
-{md_table(["inputs", "best lr", "loss at start", "validation loss", "validation accuracy"], norm_rows)}
-
-{fig("normalisation")}
-
-{chosen_text} The statistics are
-fitted on the training part only and applied unchanged to validation and test.
-
-## 2. Where the loss starts
-
-Before any update, each logit is a sum of 784 inputs times N(0, 1/784) weights, so its variance is
-the mean squared input, s^2 = mean(x^2). With all logits 0 the loss would be exactly
-ln(10) = {LN10:.4f}. Random logits with variance s^2 raise it: to second order the expected loss is
-ln(10) + (1 - 1/10) s^2 / 2. On raw pixels s^2 = {msq_raw:.3f}, predicting {LN10 + 0.45 * msq_raw:.3f}; on the
-{norm} inputs used here s^2 = {msq:.3f}, predicting **{LN10 + 0.45 * msq:.4f}**. Measured over the {
-        len(gd)
-    } seeds:
-mean **{np.mean(init):.4f}** (min {min(init):.4f}, max {max(init):.4f}).
-
-Why this initialisation suits the model: with std 1/sqrt(n_in) the logits start with a variance
-equal to the mean squared input, order 1 or below, so the softmax starts nearly uniform (no class is
-confidently wrong, the loss starts near its uninformed value ln 10) and its gradient P - Y is not
-saturated. Much larger weights would start confidently wrong with a large loss; zero weights would
-also work for this convex model (every seed would then be identical, which is why multi-seed
-studies need random starts).
-
-## 3-4. Batch and mini-batch gradient descent
-
-**Learning rates** were chosen by a short sweep on the validation set (one seed; batch GD for
-{cfg["gd_sweep_epochs"]} epochs, mini-batch for {
-        cfg["mb_sweep_epochs"]
-    } epochs), keeping the lowest validation loss:
-
-{md_table(["method", "lr", "validation loss", "validation accuracy"], lr_rows)}
-
-{fig("lr_sweep")}
-
-{epochs_text}
-
-{
-        md_table(
-            [
-                "seed",
-                "loss at start",
-                "batch GD best epoch",
-                "batch GD val. accuracy",
-                "mini-batch best epoch",
-                "mini-batch val. accuracy",
-            ],
-            seed_rows,
-        )
-    }
-
-{fig("curves_gd")}
-
-{fig("curves_mb")}
-
-**Batch vs mini-batch.** A target validation loss both reach on the mean curve, {target:.4f}:
-
-{
-        md_table(
-            [
-                "method",
-                "lr",
-                "epochs to target",
-                "updates to target",
-                "train seconds to target",
-                "best epoch (mean ± std)",
-                "train seconds (all epochs)",
-                "best val. loss",
-                "best val. accuracy",
-            ],
-            comp_rows,
-        )
-    }
-
-{fig("batch_vs_minibatch")}
-
-{comparison_text}
-
-## 5. The final model
-
-Chosen on validation: the run with the highest validation accuracy at its best epoch, which is
-{final_name}, seed {final["seed"]} (validation accuracy {
-        final["val_accuracy"]:.4f}). On the official test set it scores:
-
-**test accuracy {sys_["accuracy"]:.4f}**; macro precision {sys_["macro_precision"]:.4f}, recall {
-        sys_["macro_recall"]:.4f}, F1 {sys_["macro_f1"]:.4f};
-micro precision = recall = F1 = accuracy = {
-        sys_["micro_f1"]:.4f} (each test image has exactly one label and one
-prediction, so micro averages all equal the accuracy).
-
-{md_table(["class", "accuracy (= recall)", "precision", "recall", "F1", "support"], per_class_rows)}
-
-Per-class accuracy here is the fraction of that class's test images classified correctly, i.e. its recall.
-
-{fig("confusion_matrix")}
-
-{fig("per_class")}
-
-The pairs of classes most often confused (true -> predicted):
-
-{confused}
-
-Shirts, T-shirts, pullovers and coats share one silhouette, and a linear model sees only a weighted
-sum of pixels; footwear and bags, with distinct shapes, are nearly always right.
-
-## 6. What the weights look like
-
-{fig("weights")}
-
-Each panel is the template the model matches against an image: where a pixel is brighter than
-its training mean ({centred_note}), red weights raise the class's score and blue weights
-lower it. The shapes are recognisable: trouser legs with a blue gap between them (a bright middle
-column argues against trousers), the outline of sneakers and ankle boots low in the frame, a bag's
-wide body. Much of each template is about where a class differs from its look-alikes, which is why
-the upper-body garments (T-shirt, pullover, coat, shirt) look less like their pictures. The
-speckle comes from having one free weight per pixel and no penalty on the weights: pixels that are
-rarely lit get weights set by the few images that light them.
-
----
-Reproduce: `python -m experiments.softmax_only{
-        " --quick" if R["quick"] else ""
-    }`; redraw from saved results with `--plot-only`.
-"""
-
-
-def summary_table(M: dict) -> str:
-    """The short summary printed at the end of a run."""
-    gd_c, mb_c = M["comparison"]
-    table = md_table(
-        ["", "batch GD", f"mini-batch {M['hyperparameters']['batch_size']}"],
-        [
-            ["learning rate", f"{gd_c['lr']:g}", f"{mb_c['lr']:g}"],
-            ["best epoch (mean)", f"{gd_c['best_epoch_mean']:.1f}", f"{mb_c['best_epoch_mean']:.1f}"],
-            ["best val. accuracy (mean)", gd_c["val_accuracy_best_mean"], mb_c["val_accuracy_best_mean"]],
-            [
-                "train seconds per seed",
-                f"{gd_c['train_seconds_mean']:.2f}",
-                f"{mb_c['train_seconds_mean']:.2f}",
-            ],
-        ],
-    )
-    return (
-        f"{table}\n\ninitial loss {M['initial_loss']:.4f} (ln 10 = {LN10:.4f}); final model: "
-        f"{M['final_model']['kind']} seed {M['final_model']['seed']}; test accuracy {M['test_accuracy']:.4f}"
-    )
-
-
-def main(argv: list[str] | None = None) -> dict:
-    parser = make_parser(NAME, __doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, help="number of seeds (default 10, quick 2)")
-    parser.add_argument(
-        "--epochs", type=int, help="maximum epochs of every seed run (default: 200 batch GD, 30 mini-batch)"
-    )
-    parser.add_argument("--lr", type=float, help="batch GD learning rate (default: chosen by the sweep)")
-    parser.add_argument("--mb-lr", type=float, help="mini-batch learning rate (default: chosen by the sweep)")
-    parser.add_argument("--batch-size", type=int, help="mini-batch size (default 32)")
-    parser.add_argument(
-        "--normalisation",
-        choices=list(NORMALISATION_NAMES),
-        help="input normalisation: raw [0, 1] pixels, centred, or standardised per pixel (default: chosen by the sweep)",
-    )
-    args = parser.parse_args(argv)
-    cfg = dict(QUICK if args.quick else FULL)
-    if args.seeds:
-        cfg["seeds"] = args.seeds
-    args.out.mkdir(parents=True, exist_ok=True)
-    return run_and_plot(
-        args,
-        lambda a: run(a, cfg),
-        plot,
-        summary_table,
-        name=NAME,
-        resume_hint=f"the finished trainings are saved in {args.out / 'runs'}, and the same command resumes from them",
-    )
-
+main = study.main_for(__name__)
 
 if __name__ == "__main__":
     main()

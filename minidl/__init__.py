@@ -17,6 +17,7 @@ from minidl import (
     model_selection,
     optim,
 )
+from minidl._rng import seed_streams
 from minidl.callbacks import (
     Callback,
     EarlyStopping,
@@ -81,4 +82,5 @@ __all__ = [
     "optim",
     "predict",
     "scale_pixels",
+    "seed_streams",
 ]

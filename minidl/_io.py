@@ -1,13 +1,15 @@
-"""Atomic file writes: readers see the old file or the new one, whole, never half of one.
+"""Result files: atomic writes, strict JSON and Markdown tables.
 
-The data goes to a temporary file in the target's folder (same file system, so the final rename
-is atomic), is flushed and fsynced, and only then renamed over the target with ``os.replace``.
-On any error, Ctrl-C included, the temporary file is removed and the target is left as it was.
+Atomic: readers see the old file or the new one, whole, never half of one. The data goes to a
+temporary file in the target's folder (same file system, so the final rename is atomic), is
+flushed and fsynced, and only then renamed over the target with ``os.replace``. On any error,
+Ctrl-C included, the temporary file is removed and the target is left as it was.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import math
 import os
@@ -76,3 +78,58 @@ def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
     """Write ``obj`` as strict JSON (``to_json``) to ``path`` atomically; serialised first, so a
     bad object writes nothing."""
     write_text_atomic(path, to_json(obj))
+
+
+def markdown_table(header: list[str], rows: list[list[Any]], digits: int = 4) -> str:
+    """A Markdown table; floats are written with ``digits`` decimals, None as a dash.
+
+    >>> print(markdown_table(["lr", "loss"], [[0.1, 0.34567], [0.01, None]], digits=2))
+    | lr | loss |
+    |---|---|
+    | 0.10 | 0.35 |
+    | 0.01 | - |
+    """
+
+    def cell(value: Any) -> str:
+        if value is None:
+            return "-"
+        if isinstance(value, (float, np.floating)) and math.isfinite(value):
+            return f"{value:.{digits}f}"
+        return str(value)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+class FolderInUse(OSError):
+    """Another process holds the ``folder_lock`` of a folder."""
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike, what: str = "") -> Iterator[None]:
+    """One process at a time in ``folder`` (made if missing): a second one is refused at once with
+    ``FolderInUse``, which names the holder (``what`` it runs, kept in ``folder/.lock``). The lock is
+    the operating system's ``flock``, so it goes with its process, however that process ends."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "a+", encoding="utf-8") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            raise FolderInUse(f"{folder} is in use by {f.read().strip() or 'another process'}") from None
+        f.truncate(0)  # "a+": the write goes to the end, now the start
+        f.write(f"process {os.getpid()} ({what[:200]})")
+        f.flush()
+        try:
+            yield
+        finally:
+            f.truncate(0)
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> None:
+    """Remove what killed writes left in ``folder`` and below: ``atomic_write``'s ``.<name>.*.tmp``."""
+    for tmp in Path(folder).rglob(".*.tmp"):
+        with contextlib.suppress(OSError):
+            tmp.unlink()

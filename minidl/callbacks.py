@@ -11,8 +11,10 @@ Hooks, in order: ``on_train_begin(logs)`` (logs hold the metrics before the firs
 ``HistoryCheckpoint`` writes the final history. ``sigterm_as_interrupt()`` makes a ``kill``
 (SIGTERM) behave the same way.
 
-What is here: ``TerminateOnNaN`` (added by ``fit``), ``EarlyStopping``, ``ModelCheckpoint`` with
-``read_checkpoint_info``, ``HistoryCheckpoint``, the ``ProgressBar`` and ``sigterm_as_interrupt``.
+What is here: ``TerminateOnNaN`` (added by ``fit``), ``StopAfterUpdates``, ``EarlyStopping``,
+``ModelCheckpoint`` with ``read_checkpoint_info``, ``HistoryCheckpoint``, the ``ProgressBar``,
+``sigterm_as_interrupt``, ``EpochClock`` and the learning-rate schedules ``ExponentialDecay`` and
+``ReduceLROnPlateau``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import math
 import os
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -30,6 +33,7 @@ from typing import TextIO
 import numpy as np
 
 from minidl._io import write_text_atomic
+from minidl._progress import StatusLine, is_live
 from minidl.model import load_npz
 
 
@@ -85,6 +89,23 @@ class TerminateOnNaN(Callback):
             )
 
 
+class StopAfterUpdates(Callback):
+    """Stop after ``updates`` updates in all, wherever that falls in an epoch (``max_steps`` elsewhere):
+    the next batch's loss is computed, its update never made, and the epoch's metrics are taken as usual.
+
+    Trainings on data sets of different sizes then make the same number of updates.
+    """
+
+    def __init__(self, updates: int) -> None:
+        if isinstance(updates, bool) or not isinstance(updates, int | np.integer) or updates < 1:
+            raise ValueError(f"updates must be a positive integer, got {updates!r}")
+        self.updates = updates
+
+    def on_batch_end(self, step: int, logs: dict) -> None:
+        if len(self.history.step_loss) > self.updates:
+            self.history.stop(f"{self.updates} updates made")
+
+
 # ---- watching one metric: EarlyStopping and ModelCheckpoint ---------------------------------
 
 _LOWER_IS_BETTER = ("loss", "error", "mse", "mae")
@@ -97,13 +118,31 @@ def infer_mode(monitor: str) -> str:
 
     >>> infer_mode("val_loss"), infer_mode("val_accuracy")
     ('min', 'max')
+
+    A name starting with ``neg_`` (scikit-learn's negated scores, ``neg_log_loss``) is not guessed.
     """
     name = monitor.lower()
-    if name.endswith(_LOWER_IS_BETTER):
+    negated = name.removeprefix("val_").startswith("neg_")  # a negated loss goes up, despite its suffix
+    if name.endswith(_LOWER_IS_BETTER) and not negated:
         return "min"
-    if name.endswith(_HIGHER_IS_BETTER):
+    if name.endswith(_HIGHER_IS_BETTER) and not negated:
         return "max"
     raise ValueError(f"cannot tell whether {monitor!r} should go down or up: pass mode='min' or mode='max'")
+
+
+def _check_mode_fits_name(owner: str, monitor: str, mode: str) -> None:
+    """An explicit ``mode`` must agree with a name that says which way is better (``val_loss`` with
+    ``mode="max"`` would keep the worst epoch); a name that says nothing takes any mode."""
+    try:
+        implied = infer_mode(monitor)
+    except ValueError:
+        return
+    if mode != implied:
+        better = "lower" if implied == "min" else "higher"
+        raise ValueError(
+            f"{owner}: mode={mode!r} contradicts monitor {monitor!r}, whose name says {better} is "
+            f"better (mode={implied!r}); leave mode=None to follow the name"
+        )
 
 
 class MonitorCallback(Callback):
@@ -120,6 +159,8 @@ class MonitorCallback(Callback):
             mode = infer_mode(monitor)
         elif mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min', 'max' or None (inferred from the name), got {mode!r}")
+        else:
+            _check_mode_fits_name(type(self).__name__, monitor, mode)
         self.monitor, self.mode, self.min_delta = monitor, mode, abs(min_delta)
 
     def is_improvement(self, current: float, reference: float | None) -> bool:
@@ -285,7 +326,22 @@ class ModelCheckpoint(MonitorCallback):
     def on_train_begin(self, logs: dict) -> None:
         self.best, self.best_epoch, self.last_saved = self.initial_value_threshold, None, None
         self.monitored_value(logs)  # fail now, not after hours of training, on an unknown name
-        self.filename(0, logs)
+        self._check_writable(self.filename(0, logs))
+
+    def _check_writable(self, path: str) -> None:
+        """Fail before training if the checkpoint's folder cannot be written: create and remove a
+        temporary file in it, or in its nearest existing parent (missing folders are made at save)."""
+        folder = os.path.dirname(os.path.abspath(path))
+        while not os.path.exists(folder):
+            folder = os.path.dirname(folder)
+        try:
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as err:
+            raise OSError(
+                f"ModelCheckpoint cannot write {self.path!r}: {folder!r} is not a writable folder "
+                f"({err.strerror or err}); choose a path in a folder you can write to"
+            ) from err
 
     def on_epoch_end(self, epoch: int, logs: dict) -> None:
         current = self.monitored_value(logs)
@@ -387,7 +443,7 @@ def _format_logs(logs: dict) -> str:
 
 
 class ProgressBar(Callback):
-    """Training progress on stderr.
+    """Training progress on stderr, through the shared progress line (``minidl._progress``).
 
     ``mode=1`` (live): one line redrawn in place with ``\\r``, at most ten times a second, with a
     bar, the running loss and an ETA that ignores the slow first batch; each finished epoch then
@@ -395,21 +451,9 @@ class ProgressBar(Callback):
     for logs and pipes. ``fit(verbose=None)`` picks 1 on a terminal or in Jupyter, else 2.
     """
 
-    def __init__(
-        self,
-        mode: int = 2,
-        epochs: int | None = None,
-        stream: TextIO | None = None,
-        min_interval: float = 0.1,
-    ) -> None:
+    def __init__(self, mode: int = 2, epochs: int | None = None, stream: TextIO | None = None) -> None:
         self.mode, self.epochs = mode, epochs
-        self.stream = stream if stream is not None else sys.stderr
-        self.min_interval = min_interval
-        self._live = False  # a live line is on screen without its newline yet
-
-    def _write(self, text: str) -> None:
-        self.stream.write(text)
-        self.stream.flush()
+        self.out = StatusLine(stream, live=mode == 1)
 
     def _epoch_label(self, epoch: int) -> str:
         width = len(str(self.epochs)) if self.epochs else 1
@@ -417,61 +461,65 @@ class ProgressBar(Callback):
         return f"epoch {epoch:>{width}}{total}"
 
     def on_train_begin(self, logs: dict) -> None:
-        self._write(f"{self._epoch_label(0)}  {_format_logs(logs)}  (before training)\n")
+        self.out.line(f"{self._epoch_label(0)}  {_format_logs(logs)}  (before training)")
 
     def on_epoch_begin(self, epoch: int) -> None:
         self._t0 = time.perf_counter()
         self._t_first = None
-        self._last_draw = 0.0
         self._running = 0.0
 
     def on_batch_end(self, step: int, logs: dict) -> None:
-        if self.mode != 1:
+        if not self.out.live:
             return
         now = time.perf_counter()
         self._running += (logs["loss"] - self._running) / (step + 1)
         if step == 0:
             self._t_first = now  # the first batch is slow (warm-up); time the rest
-        n = logs["n_batches"]
-        if now - self._last_draw < self.min_interval and step + 1 < n:
+        n, done = logs["n_batches"], step + 1
+        if not self.out.due(force=done == n):
             return
-        self._last_draw = now
-        done = step + 1
-        eta = ""
-        if step > 0:
-            per_batch = (now - self._t_first) / step
-            eta = f"  ETA {per_batch * (n - done):.0f}s"
+        eta = f"  ETA {(now - self._t_first) / step * (n - done):.0f}s" if step > 0 else ""
         filled = int(20 * done / n)
         bar = "=" * filled + (">" if filled < 20 else "") + "." * max(0, 19 - filled)
-        self._write(
-            f"\r{self._epoch_label(logs['epoch'])} [{bar}] {done}/{n}  loss {self._running:.4f}{eta}   "
+        self.out.update(
+            f"{self._epoch_label(logs['epoch'])} [{bar}] {done}/{n}  loss {self._running:.4f}{eta}"
         )
-        self._live = True
 
     def on_epoch_end(self, epoch: int, logs: dict) -> None:
         seconds = time.perf_counter() - self._t0
-        line = f"{self._epoch_label(epoch)}  {seconds:.1f}s  {_format_logs(logs)}"
-        self._write(("\r" + line + " " * 20 + "\n") if self.mode == 1 else line + "\n")
-        self._live = False
+        self.out.line(f"{self._epoch_label(epoch)}  {seconds:.1f}s  {_format_logs(logs)}")
 
     def on_train_end(self, logs: dict) -> None:
+        self.out.close()  # stopped mid-epoch (divergence, Ctrl-C): keep the live line, end it
         reason = self.history.stop_reason if self.history is not None else None
-        if self._live:  # stopped mid-epoch (divergence, Ctrl-C): end the live line first
-            self._write("\n")
-            self._live = False
         if reason:
-            self._write(f"stopped: {reason}\n")
+            self.out.line(f"stopped: {reason}")
 
 
 def default_verbosity(stream: TextIO | None = None) -> int:
     """1 (live line) on a terminal or in Jupyter, 2 (a line per epoch) otherwise."""
-    stream = stream if stream is not None else sys.stderr
-    in_jupyter = "ipykernel" in sys.modules
-    try:
-        tty = stream.isatty()
-    except (AttributeError, ValueError):
-        tty = False
-    return 1 if (tty or in_jupyter) else 2
+    return 1 if is_live(stream if stream is not None else sys.stderr) else 2
+
+
+class EpochClock(Callback):
+    """Wall-clock and CPU seconds of every whole epoch, in ``wall`` and ``cpu`` (lists, one per epoch).
+
+    A whole epoch: the updates, scoring the training and validation sets, and the other
+    callbacks' work (put this one last to count theirs). ``History.epoch_time`` times the updates
+    alone. With one BLAS thread, CPU time is what the epoch would take on an idle core; wall time
+    also counts waiting for a busy machine.
+    """
+
+    def __init__(self) -> None:
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+
+    def on_epoch_begin(self, epoch: int) -> None:
+        self._started = time.perf_counter(), time.process_time()
+
+    def on_epoch_end(self, epoch: int, logs: dict) -> None:
+        self.wall.append(time.perf_counter() - self._started[0])
+        self.cpu.append(time.process_time() - self._started[1])
 
 
 class ExponentialDecay(Callback):

@@ -288,7 +288,7 @@ class Conv2D(Layer):
         Y = W_b @ cols  # (1) [W_mat b] @ [cols; 1] = W_mat @ cols + b, (C_out, H_out*W_out*N)
         return _as_images(Y.reshape(C_out, H_out, W_out, N))  # (N, C_out, H_out, W_out), no copy
 
-    def backward(self, G: np.ndarray) -> np.ndarray | None:
+    def backward(self, G: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
         """Gradients of the convolution, derived through its im2col matrix form.
 
         Forward (1): ``Y[n, o, y, x] = sum_{c,i,j} W[o, c, i, j] Xp[n, c, S*y + i, S*x + j] + b[o]``,
@@ -350,7 +350,7 @@ class Conv2D(Layer):
         Intuition: the same filter is applied at every position of every image, so its gradient
         (and the bias's) adds up over the batch *and* over positions; a pixel fed up to KH*KW
         outputs, so its gradient collects from all of them.
-        ``dX`` is skipped (returns None) when ``input_grad`` is False.
+        ``dX`` is skipped (returns None) with ``input_grad=False``.
         """
         cols = self._cached(self._cols)
         C_out, K = self.c_out, cols.shape[0] - 1
@@ -359,7 +359,7 @@ class Conv2D(Layer):
         dW_db = cols @ G_mat.T  # (2), (3) [dW_mat db] transposed, (K + 1, C_out)
         self.W.grad.reshape(C_out, K)[...] = dW_db[:K].T  # (2)
         self.b.grad[...] = dW_db[K]  # (3)
-        if not self.input_grad:
+        if not input_grad:
             return None
         N, C, H, W = self._X_shape
         if self._correlate_for_dX():  # (b)
@@ -481,7 +481,7 @@ class MaxPool2D(Layer):
         self._X, self._arg = X, arg  # X by reference (layers never modify inputs): its shape and order
         return Y
 
-    def backward(self, G: np.ndarray) -> np.ndarray:
+    def backward(self, G: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
         """Route each window's gradient to the element that was its maximum.
 
         Forward (1): ``Y[n, c, y, x] = max_{i,j} X[n, c, S_h*y + i, S_w*x + j]``, and (2) the
@@ -509,6 +509,8 @@ class MaxPool2D(Layer):
         signal took, through the winner of each window.
         """
         X, arg = self._cached(self._X), self._arg
+        if not input_grad:
+            return None  # no parameters: dX is all there is to compute
         G = _in_order_of(G, arg)  # elementwise work on two differently stored arrays is slow
         overlapping = any(s < p for s, p in zip(self.stride, self.pool_size, strict=True))
         (PH, PW), (_, _, H, W) = self.pool_size, X.shape

@@ -2,8 +2,10 @@
 
 Batch, mini-batch and stochastic gradient descent differ only in how many examples each update
 averages over: ``batch_size=None`` is the whole set (batch GD, one update per epoch),
-``batch_size=1`` is one example (stochastic GD), anything between is mini-batch GD. Every epoch
-draws a fresh random order of the examples.
+``batch_size=1`` is one example (stochastic GD), anything between is mini-batch GD. With
+mini-batches every epoch draws a fresh random order of the examples; a full batch is the data
+itself, in its own order (the mean gradient over all examples does not depend on their order),
+and draws nothing from ``rng``.
 """
 
 from __future__ import annotations
@@ -14,8 +16,6 @@ import numpy as np
 
 from minidl._rng import RngLike, as_generator
 
-GATHER_ROWS = 1024  # examples copied per gather: a few MB, still in cache when its batches are used
-
 
 def batches(
     X: np.ndarray,
@@ -23,15 +23,11 @@ def batches(
     batch_size: int | None = None,
     rng: RngLike = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Yield ``(X_batch, y_batch)`` pairs covering every example once, in a random order.
+    """Yield ``(X_batch, y_batch)`` pairs covering every example once.
 
-    With ``batch_size=None`` (or ``>= len(X)``) a single batch is the data itself, not a copy.
-    Otherwise the examples are copied in the shuffled order about ``GATHER_ROWS`` at a time (a
-    whole number of batches), and each batch is a slice (a view) of such a copy. Why in pieces:
-    a per-batch fancy index costs a few microseconds of overhead every step, while one copy of the
-    whole shuffled epoch doubles the memory of the data and is cold in cache by the time its
-    batches are used. Each piece is a fresh array, so batches stay valid after the loop moves on.
-    The last batch may be smaller.
+    With ``batch_size=None`` (or ``>= len(X)``) the single batch is the data itself, not a copy,
+    and ``rng`` is not used. Otherwise ``rng`` draws a random order of the examples and each
+    batch is a copy of the next ``batch_size`` rows in that order; the last batch may be smaller.
 
     >>> X, y = np.arange(10).reshape(5, 2), np.arange(5)
     >>> [len(yb) for _, yb in batches(X, y, 2, rng=0)]
@@ -46,12 +42,9 @@ def batches(
     if batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer or None, got {batch_size}")
     order = as_generator(rng).permutation(n)
-    piece = batch_size * max(1, GATHER_ROWS // batch_size)
-    for first in range(0, n, piece):
-        rows = order[first : first + piece]
-        Xs, ys = np.take(X, rows, axis=0), np.take(y, rows, axis=0)  # one gather, several batches
-        for start in range(0, len(rows), batch_size):
-            yield Xs[start : start + batch_size], ys[start : start + batch_size]
+    for start in range(0, n, batch_size):
+        rows = order[start : start + batch_size]
+        yield X[rows], y[rows]
 
 
 def n_batches(n: int, batch_size: int | None) -> int:
@@ -73,7 +66,8 @@ def one_hot(y: np.ndarray, n_classes: int, dtype=np.float32) -> np.ndarray:
 
 def scale_pixels(images: np.ndarray, dtype=np.float32) -> np.ndarray:
     """uint8 images ``(N, H, W)`` to float rows ``(N, H*W)`` in [0, 1]."""
-    return (images.reshape(len(images), -1) / np.asarray(255, dtype=dtype)).astype(dtype, copy=False)
+    rows = images.reshape(len(images), int(np.prod(images.shape[1:])))  # (N, H*W), also for N = 0
+    return (rows / np.asarray(255, dtype=dtype)).astype(dtype, copy=False)
 
 
 class Standardizer:
@@ -109,13 +103,52 @@ class Standardizer:
         return self.fit(X).transform(X)
 
 
-def check_inputs(X: np.ndarray, y: np.ndarray | None = None, *, name: str = "X") -> None:
-    """Reject what would silently poison training: empty data, NaN/inf, mismatched lengths."""
-    X = np.asarray(X)
+def check_inputs(
+    X: np.ndarray, y: np.ndarray | None = None, *, name: str = "X"
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Reject what would silently poison training: empty data, NaN/inf, mismatched lengths, text,
+    complex numbers, raw 0..255 pixels. Returns ``(X, y)`` as arrays (a list is converted, as
+    scikit-learn does)."""
+    X = _as_array(X, name)
+    _check_numbers(X, name)
     if X.ndim < 1 or len(X) == 0:
         raise ValueError(f"{name} is empty (shape {X.shape})")
     if np.issubdtype(X.dtype, np.floating) and not np.isfinite(X).all():
         bad = np.argwhere(~np.isfinite(X))[0]
         raise ValueError(f"{name} contains NaN or inf (first at index {tuple(bad.tolist())})")
-    if y is not None and len(y) != len(X):
+    if np.issubdtype(X.dtype, np.integer) and X.min() >= 0 and 1 < X.max() <= 255:
+        raise ValueError(
+            f"{name} holds the integers {X.min()}..{X.max()} ({X.dtype}), which look like raw pixels; the "
+            "model computes in floats and expects inputs of order 1. Scale your pixels to [0, 1] with "
+            f"minidl.scale_pixels({name}) (flat rows) or {name}.astype(np.float32) / 255 (same shape); "
+            f"if these are not pixels, convert with {name}.astype(np.float32)"
+        )
+    if y is None:
+        return X, None
+    y = _as_array(y, name.replace("X", "y"))
+    if len(y) != len(X):
         raise ValueError(f"{name} has {len(X)} examples but its labels have {len(y)}")
+    return X, y
+
+
+def _as_array(X, name: str) -> np.ndarray:
+    try:
+        return np.asarray(X)
+    except ValueError as err:  # ragged nested lists
+        raise ValueError(f"{name} cannot be made into a NumPy array ({err})") from err
+
+
+def _check_numbers(X: np.ndarray, name: str) -> None:
+    """Real numbers (or bools) only: text and objects would be parsed or compared silently, and
+    casting complex numbers to float drops their imaginary part."""
+    if np.issubdtype(X.dtype, np.complexfloating):
+        raise TypeError(
+            f"{name} has dtype {X.dtype}: complex numbers are not supported; pass the real part "
+            f"({name}.real) or the magnitude (np.abs({name})) if that is what you mean"
+        )
+    if not (np.issubdtype(X.dtype, np.number) or X.dtype == np.bool_):
+        kind = {"U": "text", "S": "bytes", "O": "Python objects"}.get(X.dtype.kind, "not numbers")
+        raise TypeError(
+            f"{name} must hold real numbers, got dtype {X.dtype} ({kind}); convert it with "
+            f"{name}.astype(np.float32), which also reports any entry that is not a number"
+        )

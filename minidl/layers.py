@@ -6,7 +6,9 @@ Every layer follows one protocol (``Layer``):
   never modifies ``X`` and caches only what ``backward`` needs.
 * ``backward(G) -> dX`` takes ``G = dL/dY`` (same shape as ``Y``) and returns ``dL/dX`` (same shape
   as ``X``). It **overwrites** each parameter's ``.grad`` and never changes ``.value``: updating is
-  the optimiser's job. Calling it before ``forward`` is an error.
+  the optimiser's job. Calling it before ``forward`` is an error. ``backward(G, input_grad=False)``
+  says nobody needs ``dL/dX`` (the first layer's input is the data): it fills ``.grad`` as usual,
+  skips computing ``dX`` and returns None.
 * ``parameters()`` lists the layer's ``Parameter`` objects in a fixed order (``[W, b]``).
 
 The backward docstrings derive each gradient from the chain rule. Equations are numbered and the
@@ -18,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from minidl import init as initializers
+from minidl._checks import check_count
 from minidl._rng import RngLike, as_generator
 from minidl.parameter import Parameter
 
@@ -26,12 +29,11 @@ class Layer:
     """Base class: a parameter-free identity layer with the train/eval switch and cache checks."""
 
     training: bool = True
-    input_grad: bool = True  # False lets a first layer skip computing dL/dX (nobody needs it)
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def backward(self, G: np.ndarray) -> np.ndarray:
+    def backward(self, G: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
         raise NotImplementedError
 
     def parameters(self) -> list[Parameter]:
@@ -90,6 +92,8 @@ class Dense(Layer):
         rng: RngLike = None,
         dtype=np.float32,
     ) -> None:
+        check_count(n_in, "Dense: n_in", "a positive integer (the number of input features)")
+        check_count(n_out, "Dense: n_out", "a positive integer (the number of outputs)")
         rng = as_generator(rng)
         self.n_in, self.n_out = n_in, n_out
         self.W = Parameter(initializers.get(init)((n_in, n_out), rng, dtype), "W")
@@ -104,11 +108,13 @@ class Dense(Layer):
         Y += self.b.value  # (1) in place: Y is a fresh array
         return Y
 
-    def backward(self, G: np.ndarray) -> np.ndarray | None:
+    def backward(self, G: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
         """Gradients of ``Y = X @ W + b``.
 
         Forward (1): ``Y[n, j] = sum_i X[n, i] W[i, j] + b[j]``.
-        Shapes: ``G = dL/dY (N, n_out)``; cache ``X (N, n_in)`` (needed for dW).
+        Shapes: ``G = dL/dY (N, n_out)``; cache ``X (N, n_in)`` (needed for dW). Results:
+        ``dW (n_in, n_out)`` and ``db (n_out,)``, shaped like ``W`` and ``b``, and ``dX (N, n_in)``,
+        shaped like ``X``.
 
         Index form, by the chain rule ``dL/dθ = sum_{n,j} G[n, j] dY[n, j]/dθ``:
           dW[i, j] = sum_n X[n, i] G[n, j]            (2)
@@ -118,15 +124,13 @@ class Dense(Layer):
 
         Intuition: every example in the batch uses the same ``W`` and ``b``, so their gradients
         add up over the batch (the 1/N of a mean loss is already inside ``G``).
-        ``dX`` is skipped (returns None) when ``input_grad`` is False, e.g. for a first layer
-        whose input is the data and needs no gradient.
+        With ``input_grad=False`` (a first layer, whose input is the data) (4) is skipped and the
+        result is None: one matrix product of three, about a third of an epoch at batch 32.
         """
         X = self._cached(self._X)
         np.matmul(X.T, G, out=self.W.grad)  # (2)
         G.sum(axis=0, out=self.b.grad)  # (3)
-        if not self.input_grad:
-            return None
-        return G @ self.W.value.T  # (4)
+        return G @ self.W.value.T if input_grad else None  # (4)
 
     def parameters(self) -> list[Parameter]:
         return [self.W, self.b]
@@ -145,7 +149,7 @@ class ReLU(Layer):
         self._mask = X > 0  # cached: where the input was positive
         return np.maximum(X, 0)  # (1)
 
-    def backward(self, G: np.ndarray) -> np.ndarray:
+    def backward(self, G: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
         """Forward (1): ``Y[n, i] = max(X[n, i], 0)``, elementwise.
         Shapes: ``X``, ``Y``, ``G = dL/dY`` and ``dX`` all alike. Cache: the boolean mask
         ``X > 0`` (one byte per entry), all the derivative needs.
@@ -155,7 +159,8 @@ class ReLU(Layer):
         (the kink at 0 gets slope 0, as in PyTorch). Matrix form: ``dX = G * mask``.
         Intuition: a ReLU is a gate; the gradient passes only where the signal did.
         """
-        return G * self._cached(self._mask)  # (2)
+        mask = self._cached(self._mask)
+        return G * mask if input_grad else None  # (2)
 
 
 class Sigmoid(Layer):
@@ -168,7 +173,7 @@ class Sigmoid(Layer):
         self._Y = sigmoid(X)  # (1)
         return self._Y
 
-    def backward(self, G: np.ndarray) -> np.ndarray:
+    def backward(self, G: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
         """Forward (1): ``Y[n, i] = s(X[n, i])`` with ``s(x) = 1 / (1 + exp(-x))``, elementwise.
         Shapes: ``X``, ``Y``, ``G``, ``dX`` all alike. Cache: ``Y``, since the derivative of the
         sigmoid is a function of its output: ``s'(x) = exp(-x) / (1 + exp(-x))^2 = s(x) (1 - s(x))``.
@@ -179,7 +184,7 @@ class Sigmoid(Layer):
         is why deep sigmoid networks learn slowly.
         """
         Y = self._cached(self._Y)
-        return G * Y * (1 - Y)  # (2)
+        return G * Y * (1 - Y) if input_grad else None  # (2)
 
 
 def sigmoid(X: np.ndarray) -> np.ndarray:
@@ -198,7 +203,7 @@ class Tanh(Layer):
         self._Y = np.tanh(X)  # (1)
         return self._Y
 
-    def backward(self, G: np.ndarray) -> np.ndarray:
+    def backward(self, G: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
         """Forward (1): ``Y[n, i] = tanh(X[n, i])``, elementwise.
         Shapes: ``X``, ``Y``, ``G``, ``dX`` all alike. Cache: ``Y``, because
         ``tanh'(x) = 1 - tanh(x)^2`` needs only the output.
@@ -208,7 +213,7 @@ class Tanh(Layer):
         Intuition: a zero-centred sigmoid with slope up to 1 (at 0), saturating at +-1.
         """
         Y = self._cached(self._Y)
-        return G * (1 - Y * Y)  # (2)
+        return G * (1 - Y * Y) if input_grad else None  # (2)
 
 
 def softmax(Z: np.ndarray) -> np.ndarray:
@@ -239,7 +244,7 @@ class Softmax(Layer):
         self._P = softmax(X)  # (1)
         return self._P
 
-    def backward(self, G: np.ndarray) -> np.ndarray:
+    def backward(self, G: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
         """Forward (1): ``P[n, k] = exp(X[n, k]) / sum_j exp(X[n, j])``. Cache ``P (N, K)``.
 
         The Jacobian of one row is a full K x K matrix, not a diagonal:
@@ -250,7 +255,7 @@ class Softmax(Layer):
         matrix is ever built. Intuition: raising one logit takes probability from all the others.
         """
         P = self._cached(self._P)
-        return P * (G - np.sum(G * P, axis=1, keepdims=True))  # (3)
+        return P * (G - np.sum(G * P, axis=1, keepdims=True)) if input_grad else None  # (3)
 
 
 class Flatten(Layer):
@@ -263,7 +268,7 @@ class Flatten(Layer):
         self._shape = X.shape
         return X.reshape(X.shape[0], -1)
 
-    def backward(self, G: np.ndarray) -> np.ndarray:
+    def backward(self, G: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
         """Forward: ``Y[n, j] = X[n, c, h, w]`` with ``j = (c * H + h) * W + w`` (row-major order).
         Shapes: ``X (N, C, H, W)``, ``Y`` and ``G (N, C*H*W)``. Cache: only ``X.shape``.
 
@@ -271,7 +276,8 @@ class Flatten(Layer):
         ``dX = G.reshape(X.shape)``. Intuition: relabelling entries changes no values, so the
         gradient is relabelled back.
         """
-        return G.reshape(self._cached(self._shape))
+        shape = self._cached(self._shape)
+        return G.reshape(shape) if input_grad else None
 
 
 class Dropout(Layer):
@@ -303,7 +309,7 @@ class Dropout(Layer):
             self._M = keep.astype(X.dtype) / X.dtype.type(1 - self.p)
         return X * self._M  # (1)
 
-    def backward(self, G: np.ndarray) -> np.ndarray:
+    def backward(self, G: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
         """Forward (1): ``Y[n, i] = X[n, i] * M[n, i]`` with ``M`` 0 (dropped) or 1/(1-p) (kept).
         Shapes: ``X``, ``M``, ``G``, ``dX`` alike. Cache: the mask ``M`` drawn by forward (in eval
         mode ``M = 1``).
@@ -313,7 +319,8 @@ class Dropout(Layer):
         Intuition: a dropped unit took no part in this forward pass, so it gets no gradient; a
         kept one passes its gradient scaled like its signal.
         """
-        return G * self._cached(self._M)  # (2)
+        M = self._cached(self._M)
+        return G * M if input_grad else None  # (2)
 
     def __repr__(self) -> str:
         return f"Dropout(p={self.p})"

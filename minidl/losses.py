@@ -3,6 +3,12 @@
 Protocol: ``forward(pred, target) -> float`` returns the **mean over the batch**; ``backward()``
 returns ``dL/dpred`` with the same shape as ``pred`` (the 1/N of the mean is included, so layer
 gradients come out as batch means too). Classification targets are integer labels ``(N,)``.
+``labels(pred)`` says how this loss's predictions become class labels (None for a regression).
+
+Why the mean and not the sum: the gradient of a mean is an average of per-example gradients,
+whose size does not grow with the batch. A step ``lr * gradient`` then moves the weights about
+as far with 32 examples as with 60000, so one learning rate means the same thing for batch,
+mini-batch and stochastic gradient descent. With a sum, doubling the batch would double the step.
 """
 
 from __future__ import annotations
@@ -47,6 +53,10 @@ class Loss:
             raise RuntimeError(f"{type(self).__name__}.backward() called before forward()")
         return self._cache
 
+    def labels(self, pred: np.ndarray) -> np.ndarray | None:
+        """Class labels ``(N,)`` predicted by ``pred``, or None if this loss is not a classifier's."""
+        return None
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
@@ -57,6 +67,27 @@ class SoftmaxCrossEntropy(Loss):
     ``L = -(1/N) sum_n log P[n, y_n]`` with ``P = softmax(Z)``. Computed as
     ``log P[n, k] = Z[n, k] - m_n - log sum_j exp(Z[n, j] - m_n)`` with ``m_n`` the row maximum
     (log-sum-exp), which is exact and finite for any finite logits.
+
+    Why a fresh model's loss starts at about ln K (ln 10 = 2.3026 for 10 classes). Per example,
+    ``L = log sum_j exp(z_j) - z_y``. If every logit is 0, every class gets ``P = 1/K`` and
+    ``L = ln K`` exactly: the loss of a model that knows nothing. A fresh model's logits are not
+    0 but small and random: with weights from ``init.lecun_normal`` and biases 0, the logits
+    ``z_k`` of an example are independent, with mean 0 and mean square ``s^2 = q``, the mean
+    square (not the variance) of the inputs (``init``, equation (1)). Expand to second order
+    around 0, writing ``zbar = (1/K) sum_j z_j``:
+
+        (1/K) sum_j exp(z_j)  ~  1 + zbar + (1/K) sum_j z_j^2 / 2                      (a)
+        log sum_j exp(z_j)    ~  ln K + zbar + ((1/K) sum_j z_j^2 - zbar^2) / 2         (b)
+
+    using ``log(1 + u) ~ u - u^2/2`` with ``u^2 ~ zbar^2`` to second order. Take expectations:
+    ``E[z_y] = E[zbar] = 0``, ``E[z_j^2] = s^2`` and, the z_j being independent,
+    ``E[zbar^2] = s^2 / K``. So
+
+        E[L]  ~  ln K + (1 - 1/K) s^2 / 2                                              (c)
+
+    ln 10 + 0.45 s^2 for 10 classes: inputs scaled to mean square 0.01 start at 2.307, a mean
+    square of 1 (standardised inputs) at about 2.75. The lower the start is above ln K, the less
+    confidently wrong the model begins; much larger weights start far above it.
 
     >>> loss = SoftmaxCrossEntropy()
     >>> round(loss.forward(np.zeros((4, 10)), np.array([0, 1, 2, 3])), 4)  # ln 10
@@ -94,6 +125,31 @@ class SoftmaxCrossEntropy(Loss):
         dZ /= N  # (2)
         return dZ
 
+    def labels(self, Z: np.ndarray) -> np.ndarray:
+        """The class with the largest logit (the largest probability) in each row."""
+        return Z.argmax(axis=1)
+
+
+def check_probabilities(P: np.ndarray) -> None:
+    """Refuse rows of ``P (N, K)`` that are not probability distributions: an entry below 0 or a row
+    sum away from 1. Logits there would give a meaningless loss that can even go negative.
+
+    The tolerance on each sum follows the dtype: ``sqrt(eps)``, about 3e-4 in float32, but at least
+    1e-5, so the 1e-6 nudges of a numerical gradient check pass in float64.
+    """
+    dtype = P.dtype if np.issubdtype(P.dtype, np.floating) else np.float64
+    tol = max(float(np.sqrt(np.finfo(dtype).eps)), 1e-5)
+    sums = P.sum(axis=1)
+    bad_sum, negative = np.abs(sums - 1) > tol, (P < -tol).any(axis=1)
+    if bad_sum.any() or negative.any():
+        row = int(np.argmax(bad_sum | negative))
+        what = f"has the entry {P[row].min():.4g}" if negative[row] else f"sums to {sums[row]:.4g}"
+        raise ValueError(
+            "CrossEntropy expects probabilities (each row >= 0 and summing to 1, like a Softmax "
+            f"layer's output), but row {row} {what}. For logits (raw scores such as a Dense layer's "
+            "output) use SoftmaxCrossEntropy, which applies the softmax itself."
+        )
+
 
 class CrossEntropy(Loss):
     """Cross-entropy on **probabilities** ``P (N, K)`` (e.g. the output of a ``Softmax`` layer).
@@ -110,6 +166,7 @@ class CrossEntropy(Loss):
         if P.ndim != 2:
             raise ValueError(f"CrossEntropy expects probabilities of shape (N, K), got {P.shape}")
         y = check_labels(y, P.shape[0], P.shape[1])
+        check_probabilities(P)
         picked = np.maximum(P[np.arange(P.shape[0]), y], self.eps)
         self._cache = (P.shape, P.dtype, y, picked)
         return float(-np.mean(np.log(picked)))  # (1)
@@ -130,6 +187,10 @@ class CrossEntropy(Loss):
         dP = np.zeros(shape, dtype=dtype)
         dP[np.arange(shape[0]), y] = -1.0 / (shape[0] * picked)  # (2)
         return dP
+
+    def labels(self, P: np.ndarray) -> np.ndarray:
+        """The most probable class of each row."""
+        return P.argmax(axis=1)
 
 
 class MSE(Loss):
@@ -187,3 +248,7 @@ class SigmoidBinaryCrossEntropy(Loss):
         """
         zf, yf, shape = self._cached()
         return ((sigmoid(zf) - yf) / zf.shape[0]).reshape(shape)  # (2)
+
+    def labels(self, z: np.ndarray) -> np.ndarray:
+        """1 where the logit is positive (probability above 1/2), else 0."""
+        return (z.reshape(-1) > 0).astype(np.int64)

@@ -31,6 +31,7 @@ All computations are vectorised: the confusion matrix is one np.bincount.
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -39,9 +40,11 @@ __all__ = [
     "accuracy",
     "classification_report",
     "confusion_matrix",
+    "error_rate_difference",
     "mcnemar",
     "most_confused_pairs",
     "one_vs_rest_accuracy",
+    "paired_exact_test",
     "per_class_accuracy",
     "precision_recall_f1",
     "roc_auc_score",
@@ -506,3 +509,96 @@ def mcnemar(correct_a: Any, correct_b: Any) -> tuple[float, float, int, int]:
         return float(k), min(1.0, 2 * tail / 2**n), b, c
     statistic = (abs(b - c) - 1) ** 2 / n
     return statistic, math.erfc(math.sqrt(statistic / 2)), b, c
+
+
+# --------------------------------------------------------------------------- paired comparisons
+
+
+def _paired_runs(correct_a: Any, correct_b: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Two 0/1 arrays of shape ``(runs, N)`` (one row for a 1-D input): was example i right in run s."""
+    a, b = np.asarray(correct_a), np.asarray(correct_b)
+    if a.shape != b.shape or a.ndim not in (1, 2) or a.size == 0:
+        raise ValueError(f"correct_a {a.shape} and correct_b {b.shape}: need one shape, (N,) or (runs, N)")
+    a, b = np.atleast_2d(a), np.atleast_2d(b)
+    for name, arr in (("correct_a", a), ("correct_b", b)):
+        if ((arr != 0) & (arr != 1)).any():
+            raise ValueError(f"{name} must be booleans or 0/1 (was example i classified right?)")
+    return a.astype(np.int64), b.astype(np.int64)
+
+
+def paired_exact_test(correct_a: Any, correct_b: Any) -> float:
+    """Exact two-sided p-value of "A and B are equally good", from their answers on the same examples.
+
+    correct_a, correct_b: ``(N,)`` for one trained classifier each, or ``(runs, N)`` for several
+    (seeds) of each, all scored on the same N examples. Per example,
+
+        k_i = (runs right with A) - (runs right with B),   T = sum_i k_i              (1)
+
+    T is A's surplus of right answers. If A and B were equally good, swapping the names A and B
+    on example i would be as likely as not, which flips the sign of k_i; the p-value is the share
+    of the 2**n sign patterns of the n nonzero k_i whose sum is at least as far from 0 as T,
+    counted exactly (the distribution of the sum is built one example at a time).
+
+    With one run, k_i is +1 (A right, B wrong: b of them) or -1 (c of them), and this is
+    McNemar's exact test, the binomial test of b ~ Binomial(b + c, 1/2), for any b + c (``mcnemar``
+    switches to the chi-square approximation at b + c >= 25). With several runs it uses them all
+    at once without treating runs scored on the same examples as independent.
+
+    >>> paired_exact_test([1, 1, 1, 1, 0, 1], [0, 0, 0, 1, 1, 1])  # b = 3, c = 1
+    0.625
+    """
+    a, b = _paired_runs(correct_a, correct_b)
+    k = a.sum(axis=0) - b.sum(axis=0)  # (1)
+    T = int(k.sum())
+    k = np.abs(k[k != 0])
+    total = int(k.sum())
+    dist = np.zeros(2 * total + 1)  # dist[total + t] = P(sum of the signed k_i == t) under "equally good"
+    dist[total] = 1.0
+    for ki in k:  # the sum stays within [-total, total], so np.roll never wraps around
+        dist = 0.5 * (np.roll(dist, ki) + np.roll(dist, -ki))
+    values = np.arange(-total, total + 1)
+    return float(min(1.0, dist[np.abs(values) >= abs(T)].sum()))
+
+
+def error_rate_difference(
+    correct_a: Any, correct_b: Any, confidence: float = 0.95
+) -> tuple[float, float, float]:
+    """Error rate of A minus error rate of B, with a paired confidence interval: ``(d, low, high)``.
+
+    correct_a, correct_b as in ``paired_exact_test``: ``(N,)`` or ``(runs, N)``, run s of A paired
+    with run s of B, all on the same N examples. With D[s, i] = (A wrong) - (B wrong) in {-1, 0, 1},
+
+        d = mean over s and i of D[s, i]                                                  (1)
+
+    d varies with the examples drawn (some are hard for A only) and with the runs (seeds). Its
+    variance, for D = d + run effect + example effect + noise (variances s_run, s_ex, s_noise):
+
+        Var(d) = s_run / runs + s_ex / N + s_noise / (runs N)                            (2)
+
+    estimated from the spread of the run means r_s, of the example means m_i, and of what is left,
+    R[s, i] = D[s, i] - r_s - m_i + d (each component at least 0, method of moments):
+
+        s_noise = sum R**2 / ((runs - 1)(N - 1)),  s_run = var(r) - s_noise / N,
+        s_ex = var(m) - s_noise / runs                                                    (3)
+
+    and the interval is d +- z sqrt(Var(d)), z the normal quantile (1.96 for 95%). With one run
+    (3) cannot separate the parts: Var(d) = var(D) / N, the usual paired interval for two
+    classifiers on one test set, which says nothing about other seeds. With few runs and a large
+    run-to-run spread the normal quantile makes the interval somewhat too narrow.
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    a, b = _paired_runs(correct_a, correct_b)
+    D = (1 - a) - (1 - b)
+    runs, N = D.shape
+    d = float(D.mean())  # (1)
+    r, m = D.mean(axis=1), D.mean(axis=0)
+    if runs == 1:
+        var = m.var(ddof=1) / N if N > 1 else 0.0
+    else:
+        s_noise = ((D - r[:, None] - m[None, :] + d) ** 2).sum() / ((runs - 1) * (N - 1))  # (3)
+        s_run = max(r.var(ddof=1) - s_noise / N, 0.0)
+        s_ex = max(m.var(ddof=1) - s_noise / runs, 0.0)
+        var = s_run / runs + s_ex / N + s_noise / (runs * N)  # (2)
+    half = NormalDist().inv_cdf(0.5 + confidence / 2) * math.sqrt(var)
+    return d, d - half, d + half

@@ -1,9 +1,27 @@
 """Sequential: layers applied one after another, and everything needed to save and restore them.
 
 Forward runs the layers in order; backward runs them in reverse, each turning the gradient of
-its output into the gradient of its input (the chain rule, one layer at a time). Parameters are
-named ``"<layer index>.<name>"`` (``"0.W"``, ``"0.b"``, ``"2.W"`` ...), as in PyTorch's
-``state_dict``; saved files are plain ``.npz`` archives of those arrays, read without pickle.
+its output into the gradient of its input (the chain rule, one layer at a time). For
+``Sequential([Dense, ReLU, Dense])`` and a loss L:
+
+    forward    X --[0: Dense W1, b1]--> A --[1: ReLU]--> H --[2: Dense W2, b2]--> Z --[loss]--> L
+    backward  dX <--[0: Dense]-------- dA <--[1: ReLU]- dH <--[2: Dense]-------- dZ <--[loss]-- 1
+                           |                                         |
+                   W1.grad, b1.grad                          W2.grad, b2.grad
+
+    dZ = loss.backward()                   dL/dZ, e.g. (P - Y) / N for softmax cross-entropy
+    dH = layers[2].backward(dZ)            dZ @ W2.T;   fills W2.grad = H.T @ dZ, b2.grad
+    dA = layers[1].backward(dH)            dH * (A > 0)
+    dX = layers[0].backward(dA)            dA @ W1.T;   fills W1.grad = X.T @ dA, b1.grad
+
+Each arrow back is one layer's ``backward`` (the chain starts from dL/dL = 1): it takes the
+gradient of its output, leaves the gradients of its own parameters in ``.grad`` and hands the
+gradient of its input to the layer before it. ``dX``, the gradient of the data, is not needed
+for training: ``backward(dZ, input_grad=False)`` lets the first layer skip it.
+
+Parameters are named ``"<layer index>.<name>"`` (``"0.W"``, ``"0.b"``, ``"2.W"`` ...), as in
+PyTorch's ``state_dict``; saved files are plain ``.npz`` archives of those arrays, read without
+pickle.
 """
 
 from __future__ import annotations
@@ -36,6 +54,7 @@ class Sequential:
             if not isinstance(layer, Layer):
                 raise TypeError(f"layer {i} is {type(layer).__name__}, not a minidl Layer")
         self.layers = layers
+        self.history = None  # the History of the last fit, set when it starts (kept if it fails)
 
     # ---- computing ------------------------------------------------------------------------
     def forward(self, X: np.ndarray) -> np.ndarray:
@@ -49,17 +68,12 @@ class Sequential:
     def backward(self, G: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
         """Propagate ``G = dL/d(output)`` back through the layers; fills every ``.grad``.
 
-        Returns ``dL/d(input)``, or None with ``input_grad=False`` (training never needs the
-        gradient of the data, so the first layer may skip that product).
+        Returns ``dL/d(input)``, or None with ``input_grad=False``: training never needs the
+        gradient of the data, so the first layer is told to skip it.
         """
-        first = self.layers[0]
-        first.input_grad = input_grad
-        try:
-            for layer in reversed(self.layers):
-                G = layer.backward(G)
-        finally:
-            first.input_grad = True
-        return G
+        for layer in reversed(self.layers[1:]):
+            G = layer.backward(G)
+        return self.layers[0].backward(G, input_grad=input_grad)
 
     def train(self, mode: bool = True) -> Sequential:
         """Switch every layer to training mode (Dropout active); ``train(False)`` is ``eval()``."""

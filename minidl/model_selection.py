@@ -11,7 +11,10 @@ The names and conventions follow scikit-learn, so what you learn here carries ov
   folds and rank them (``cv_results_``, ``best_params_``, ...).
 
 minidl does not know how you want to train, so ``grid_search`` takes your function
-``build_and_score(params, X_train, y_train, X_val, y_val) -> float`` (higher is better).
+``fit_and_score(params, X_train, y_train, X_val, y_val) -> float`` (higher is better). Its
+(candidate, fold) runs are a sweep (``minidl.sweep.run_sweep``): serial, on local processes or
+on any ``concurrent.futures.Executor`` (a Dask cluster's included), each result saved as it
+finishes in ``out_dir`` so an interrupted search resumes where it stopped.
 
 Randomness comes only from an ``rng`` argument: a ``np.random.Generator`` or an int seed
 (``None`` draws fresh entropy). Every index array returned here is sorted in ascending order,
@@ -20,17 +23,22 @@ so ``X[idx]`` keeps the original order of the examples; ``fit`` reshuffles every
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import itertools
 import math
+import os
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from minidl._rng import RngLike, as_generator
+from minidl.sweep import SweepError, run_sweep, task_key
 
 __all__ = [
     "GridSearchResult",
@@ -376,8 +384,9 @@ class GridSearchResult:
     ``param_<name>`` (lists, ``None`` where a candidate lacks the parameter),
     ``split<i>_test_score``, ``mean_test_score``, ``std_test_score`` (population standard
     deviation over folds), ``rank_test_score`` (1 is best; ties share the lowest rank), and
-    ``mean_fit_time`` / ``std_fit_time`` (seconds spent in ``build_and_score``, which fits and
-    scores). ``best_index_`` is the first candidate of rank 1.
+    ``mean_fit_time`` / ``std_fit_time`` (seconds spent in ``fit_and_score``, which fits and
+    scores). ``best_index_`` is the first candidate of rank 1. ``fold_results[c][k]`` is what
+    ``fit_and_score`` returned for candidate ``c`` on fold ``k`` (after a JSON round trip).
     """
 
     cv_results_: dict[str, Any]
@@ -388,6 +397,7 @@ class GridSearchResult:
     best_estimator_: Any = None
     refit_time_: float | None = None
     folds: list[Split] = field(default_factory=list, repr=False)
+    fold_results: list[list[Any]] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The results as plain JSON-able Python values (without ``best_estimator_``)."""
@@ -414,18 +424,33 @@ def _rank_min(scores: np.ndarray) -> np.ndarray:
     return (1 + (scores[None, :] > scores[:, None]).sum(axis=1)).astype(np.int32)
 
 
-def _fit_and_score(
-    build_and_score: Callable[..., float],
-    params: dict[str, Any],
+def _score_fold(
+    fit_and_score: Callable[..., Any],
     X: Any,
     y: Any,
-    train_idx: np.ndarray,
-    val_idx: np.ndarray,
-) -> tuple[float, float]:
-    """Run one (candidate, fold) pair; returns ``(score, seconds)``. Top level so it pickles."""
-    start = time.perf_counter()
-    score = build_and_score(dict(params), X[train_idx], y[train_idx], X[val_idx], y[val_idx])
-    return float(score), time.perf_counter() - start
+    folds: list[Split],
+    *,
+    params: dict[str, Any],
+    fold: int,
+    data: str,
+) -> Any:
+    """One (candidate, fold) run of a grid search: the sweep task ``{params, fold, data}``.
+
+    ``data`` (a digest of X, y and the folds) only marks the task: saved results of other
+    data or other folds are then another task, never mistaken for this one.
+    """
+    train_idx, val_idx = folds[fold]
+    return fit_and_score(dict(params), X[train_idx], y[train_idx], X[val_idx], y[val_idx])
+
+
+def _fingerprint(X: Any, y: Any, folds: list[Split]) -> str:
+    """SHA-1 (12 hex digits) of the data and the folds: what a saved result was computed on."""
+    digest = hashlib.sha1()
+    for array in (X, y, *(a for fold in folds for a in fold)):
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.data)  # the raw bytes, without a copy
+    return digest.hexdigest()[:12]
 
 
 def _materialise_folds(cv: Any, X: Any, y: Any) -> list[Split]:
@@ -438,32 +463,77 @@ def _materialise_folds(cv: Any, X: Any, y: Any) -> list[Split]:
     return folds
 
 
+def _score_of(value: Any, where: str) -> float:
+    """The score in what ``fit_and_score`` returned: the value itself, or its ``"score"`` entry."""
+    if isinstance(value, Mapping):
+        if "score" not in value:
+            raise TypeError(f"fit_and_score returned a dict without a 'score' entry {where}: {sorted(value)}")
+        value = value["score"]
+    return math.nan if value is None else float(value)  # None: a NaN score after JSON
+
+
 def grid_search(
-    build_and_score: Callable[[dict[str, Any], Any, Any, Any, Any], float],
+    fit_and_score: Callable[[dict[str, Any], Any, Any, Any, Any], Any],
     param_grid: Mapping[str, Sequence] | Sequence[Mapping[str, Sequence]] | ParameterGrid,
     X: Any,
     y: Any,
     cv: int | KFold | Iterable[Split] = 5,
     *,
-    executor: Executor | None = None,
+    out_dir: str | os.PathLike | None = None,
+    executor: Executor | Literal["serial"] | None = "serial",
+    max_workers: int | None = None,
     refit: Callable[[dict[str, Any], Any, Any], Any] | None = None,
+    progress: bool = False,
 ) -> GridSearchResult:
     """Score every candidate of ``param_grid`` on the same cross-validation folds.
 
-    ``build_and_score(params, X_train, y_train, X_val, y_val)`` builds a model from ``params``,
+    ``fit_and_score(params, X_train, y_train, X_val, y_val)`` builds a model from ``params``,
     trains it and returns a validation score, higher is better (e.g. accuracy; return minus a
-    loss). ``cv`` is a number of folds (``StratifiedKFold(cv)``, so ``y`` must be class labels;
-    pass ``KFold`` otherwise), any object with ``split(X, y)``, or a list of
-    ``(train_idx, val_idx)``. The folds are drawn once, so every candidate sees the same ones.
+    loss). It may instead return a JSON-able dict holding the score under ``"score"`` and
+    whatever else is worth keeping (learning curves, timings): ``fold_results`` gives it back.
+    ``cv`` is a number of folds (``StratifiedKFold(cv)``, so ``y`` must be class labels; pass
+    ``KFold`` otherwise), any object with ``split(X, y)``, or a list of ``(train_idx, val_idx)``.
+    The folds are drawn once, so every candidate sees the same ones.
 
-    With an ``executor`` (any ``concurrent.futures.Executor``) the (candidate, fold) pairs run
-    in parallel; the results are identical to a serial run. For a process pool,
-    ``build_and_score`` must be a top-level function, and X, y are sent to the workers.
+    The (candidate, fold) pairs are one ``run_sweep``: ``executor="serial"`` (the default) runs
+    them here, one after another; ``None`` on a local process pool of ``max_workers`` (one BLAS
+    thread each); any ``concurrent.futures.Executor`` (threads, a Dask cluster's
+    ``client.get_executor()``) is used as is. Results are the same whichever runs them. Away
+    from this process, ``fit_and_score`` must be a top-level function of a module, and ``X``,
+    ``y`` travel with every run (for large data, let the function load it itself, and pass
+    only what identifies it).
+
+    ``out_dir``: where each run's result is saved the moment it finishes (``run_sweep``'s
+    files), so calling again with the same arguments after a stop reruns only what is missing;
+    ``None`` keeps them in a temporary folder, deleted at the end. Use one folder per search:
+    saved results are matched by candidate, fold and data (a digest of ``X``, ``y`` and the
+    folds), not by the function; other data or folds under the same candidates raise
+    ``minidl.sweep.SweepConflict``.
 
     ``refit``: scikit-learn refits an estimator it can clone; minidl cannot know how to train,
-    so pass a function ``refit(best_params, X, y)``. It is called once, on all of ``X, y``, and
-    its return value is stored as ``best_estimator_``.
-    An exception in ``build_and_score`` stops the search and names the candidate and fold.
+    so pass a function ``refit(best_params, X, y)``. It is called once, here, on all of ``X, y``,
+    and its return value is stored as ``best_estimator_``.
+    A run that raises fails the search with a ``RuntimeError`` naming its candidate and fold
+    (after the other runs have finished and been saved).
+
+    In an experiment, with results kept in ``runs/arch`` and the runs on 4 processes:
+
+        def train_and_score(params, X_train, y_train, X_val, y_val):   # top level of the module
+            model = Sequential([Dense(784, params["hidden"], rng=0), ReLU(), ...])
+            fit(model, X_train, y_train, ...)
+            return evaluate(model, X_val, y_val, SoftmaxCrossEntropy())["accuracy"]
+
+        search = grid_search(train_and_score, {"hidden": [25, 50, 100]}, X, y,
+                             cv=StratifiedKFold(5, shuffle=True, rng=0),
+                             out_dir="runs/arch", executor=None, max_workers=4)
+        search.best_params_, search.cv_results_["mean_test_score"]
+
+    >>> X, y = np.arange(16.0).reshape(8, 2), np.arange(8) % 2
+    >>> def closeness(params, X_train, y_train, X_val, y_val):
+    ...     return -abs(params["c"] - 1)
+    >>> search = grid_search(closeness, {"c": [0, 1, 2]}, X, y, cv=KFold(2))
+    >>> search.best_params_, search.cv_results_["rank_test_score"].tolist()
+    ({'c': 1}, [2, 1, 2])
     """
     if refit is not None and not callable(refit):
         raise TypeError(
@@ -472,30 +542,36 @@ def grid_search(
         )
     candidates = list(param_grid if isinstance(param_grid, ParameterGrid) else ParameterGrid(param_grid))
     folds = _materialise_folds(cv, X, y)
-    pairs = [(c, k) for c in range(len(candidates)) for k in range(len(folds))]
+    data = _fingerprint(X, y, folds)
+    tasks = {
+        f"{task_key(params)}_fold{k}": {"params": params, "fold": k, "data": data}
+        for params in candidates
+        for k in range(len(folds))
+    }
+    run = functools.partial(_score_fold, fit_and_score, X, y, folds)
+    with tempfile.TemporaryDirectory(prefix="grid_search-") as scratch:
+        sweep = run_sweep(
+            run,
+            tasks,
+            scratch if out_dir is None else out_dir,
+            executor=executor,
+            max_workers=max_workers,
+            progress=progress,
+        )
+    if sweep.failures:
+        key, text = next(iter(sweep.failures.items()))
+        task = tasks[key]
+        raise RuntimeError(
+            f"fit_and_score failed for params={task['params']!r} on fold {task['fold']} "
+            f"({len(sweep.failures)} of {len(tasks)} runs failed):\n{text.rstrip()}"
+        ) from SweepError(f"failed runs: {', '.join(sweep.failures)}")
 
-    def args(pair: tuple[int, int]) -> tuple:
-        c, k = pair
-        return (build_and_score, candidates[c], X, y, *folds[k])
-
-    if executor is None:
-        futures = None
-    else:
-        futures = [executor.submit(_fit_and_score, *args(pair)) for pair in pairs]
-    scores = np.empty((len(candidates), len(folds)))
-    times = np.empty_like(scores)
-    for i, (c, k) in enumerate(pairs):
-        try:
-            if futures is None:
-                result = _fit_and_score(*args((c, k)))
-            else:
-                result = futures[i].result()
-        except Exception as exc:
-            if futures is not None:
-                for f in futures:
-                    f.cancel()
-            raise RuntimeError(f"build_and_score failed for params={candidates[c]!r} on fold {k}") from exc
-        scores[c, k], times[c, k] = result
+    keys = [[f"{task_key(params)}_fold{k}" for k in range(len(folds))] for params in candidates]
+    fold_results = [[sweep.results[key] for key in row] for row in keys]
+    scores = np.array(
+        [[_score_of(r, f"for {p!r}") for r in row] for p, row in zip(candidates, fold_results, strict=True)]
+    ).reshape(len(candidates), len(folds))
+    times = np.array([[sweep.seconds[key] for key in row] for row in keys]).reshape(scores.shape)
 
     cv_results: dict[str, Any] = {"params": candidates}
     for name in sorted({key for p in candidates for key in p}):
@@ -516,6 +592,7 @@ def grid_search(
         best_score_=float(cv_results["mean_test_score"][best]),
         n_splits_=len(folds),
         folds=folds,
+        fold_results=fold_results,
     )
     if refit is not None:
         start = time.perf_counter()

@@ -7,10 +7,12 @@ never on the layers, so the same model can be trained by different optimisers.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable
 
 import numpy as np
 
+from minidl._checks import describe
 from minidl.parameter import Parameter
 
 
@@ -21,6 +23,8 @@ class Optimizer:
         self.params = list(params)
         if not self.params:
             raise ValueError("optimizer got an empty parameter list")
+        if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
+            raise TypeError(f"lr must be a positive number such as 0.1, got {describe(lr)}")
         if not lr > 0:
             raise ValueError(f"learning rate must be positive, got {lr}")
         self.lr = lr
@@ -55,22 +59,14 @@ class SGD(Optimizer):
         if not 0 <= momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got {momentum}")
         self.momentum, self.weight_decay = momentum, weight_decay
-        self.velocity = [np.zeros_like(p.value) for p in self.params] if momentum else None
-        # one scratch array per parameter: the step then allocates no new arrays
-        self._scratch = [np.empty_like(p.value) for p in self.params]
+        self.velocity = [np.zeros_like(p.value) for p in self.params]
 
     def step(self) -> None:
         for i, p in enumerate(self.params):
-            g, scratch = p.grad, self._scratch[i]
-            if self.weight_decay:
-                g = np.multiply(p.value, self.weight_decay, out=scratch)
-                g += p.grad  # (1)
+            g = p.grad + self.weight_decay * p.value if self.weight_decay else p.grad  # (1)
             if self.momentum:
-                v = self.velocity[i]
-                v *= self.momentum
-                v += g  # (2)
-                g = v
-            p.value -= np.multiply(g, self.lr, out=scratch)  # (3)
+                self.velocity[i] = g = self.momentum * self.velocity[i] + g  # (2)
+            p.value -= self.lr * g  # (3)
 
 
 class Adam(Optimizer):
@@ -81,6 +77,8 @@ class Adam(Optimizer):
         m_hat = m / (1 - beta1^t), v_hat = v / (1 - beta2^t)   (3)  undo the bias towards 0
         w = w - lr * m_hat / (sqrt(v_hat) + eps)     (4)
 
+    ``m`` and ``v`` start at 0, so after ``t`` steps they hold only ``1 - beta^t`` of the weight
+    of a true average: (3) divides that out (the first step moves each weight by about ``lr``).
     Each weight gets its own step size: large where gradients are consistently small.
     """
 
@@ -94,30 +92,30 @@ class Adam(Optimizer):
     ) -> None:
         super().__init__(params, lr)
         self.beta1, self.beta2 = betas
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            raise ValueError(f"betas must lie in [0, 1), got {betas}")
         self.eps, self.weight_decay = eps, weight_decay
         self.m = [np.zeros_like(p.value) for p in self.params]
         self.v = [np.zeros_like(p.value) for p in self.params]
-        self._scratch = [np.empty_like(p.value) for p in self.params]  # the step allocates nothing
+        self._tmp = [np.empty_like(p.value) for p in self.params]
         self.t = 0
-        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
-            raise ValueError(f"betas must lie in [0, 1), got {betas}")
 
     def step(self) -> None:
         self.t += 1
-        c1 = 1 - self.beta1**self.t
-        c2 = 1 - self.beta2**self.t
-        for p, m, v, tmp in zip(self.params, self.m, self.v, self._scratch, strict=True):
+        b1, b2 = self.beta1, self.beta2
+        c1, c2 = 1 - b1**self.t, 1 - b2**self.t  # (3): m_hat = m / c1, v_hat = v / c2
+        for p, m, v, tmp in zip(self.params, self.m, self.v, self._tmp, strict=True):
             g = p.grad + self.weight_decay * p.value if self.weight_decay else p.grad
-            m *= self.beta1
-            m += np.multiply(g, 1 - self.beta1, out=tmp)  # (1)
-            v *= self.beta2
-            np.multiply(g, g, out=tmp)
-            tmp *= 1 - self.beta2
-            v += tmp  # (2)
-            # (3) and (4) without temporaries: tmp = sqrt(v / c2) + eps, then lr * (m / c1) / tmp
+            # in place, no new arrays: 13% of an MLP epoch at batch 32 (python -m benchmarks.optim)
+            m *= b1
+            m += np.multiply(g, 1 - b1, out=tmp)  # (1) m = b1 * m + (1 - b1) * g
+            np.square(g, out=tmp)
+            tmp *= 1 - b2
+            v *= b2
+            v += tmp  # (2) v = b2 * v + (1 - b2) * g^2
             np.divide(v, c2, out=tmp)
             np.sqrt(tmp, out=tmp)
-            tmp += self.eps
+            tmp += self.eps  # sqrt(v_hat) + eps
             np.divide(m, tmp, out=tmp)
-            tmp *= self.lr / c1
+            tmp *= self.lr / c1  # lr * m_hat / (sqrt(v_hat) + eps)
             p.value -= tmp  # (4)

@@ -1,4 +1,4 @@
-"""Figures for experiments: learning curves, weight images, confusion matrices, image grids.
+"""Figures for experiments: learning curves, weight images, confusion matrices, image grids, ROC.
 
 Every function builds a ``matplotlib.figure.Figure`` directly (with an Agg canvas), so nothing
 here touches pyplot's global state, switches the backend or needs a display: it works the same in
@@ -30,6 +30,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator, NullLocator
 
 from minidl._io import atomic_write
+from minidl.metrics import roc_auc_score, roc_curve
 
 __all__ = [
     "mean_std",
@@ -43,6 +44,7 @@ __all__ = [
     "bar_compare",
     "line_plot",
     "compare_curves",
+    "roc_curves",
     "new_figure",
     "save_figure",
 ]
@@ -703,3 +705,159 @@ def new_figure(width: float, height: float) -> Figure:
 def save_figure(fig: Figure, path: PathLike) -> None:
     """Save ``fig`` as a PNG atomically (temporary file in the same folder, then rename)."""
     _save(fig, path)
+
+
+def mark_x(ax: Axes, x: float, text: str) -> None:
+    """A dotted vertical line at ``x`` (the best epoch, a chosen value) named by ``text`` along the
+    bottom of ``ax``, on the side of the line where there is more room."""
+    ax.axvline(x, color="0.3", ls=":", lw=1.2)
+    side = "right" if x > np.mean(ax.get_xlim()) else "left"
+    ax.text(x, 0.03, f" {text} ", ha=side, transform=ax.get_xaxis_transform(), fontsize=8, color="0.3")
+
+
+def note_narrow_axis(ax: Axes, span: float = 0.5) -> None:
+    """A y axis covering less than ``span`` (an accuracy axis far from 0) says so in its label, so
+    that a small difference is not read as a large one."""
+    low, high = ax.get_ylim()
+    if high - low < span:
+        ax.set_ylabel(f"{ax.get_ylabel()}\n(axis from {low:.2f} to {high:.2f} only)")
+
+
+def difference_matrix(diff: Any, class_names: Sequence[str], *, ax: Axes, title: str | None = None) -> Figure:
+    """The difference of two row-normalised confusion matrices (B minus A), on a symmetric
+    diverging scale: on the diagonal red means B recalls the class more often; off the diagonal
+    blue means B makes that confusion less often. Cells that round to 0.00 stay blank."""
+    diff = _check_cm(diff, class_names).astype(float)
+    K, vmax = len(class_names), max(0.01, float(np.abs(diff).max()))
+    im = ax.imshow(diff, cmap=DIVERGING_CMAP, vmin=-vmax, vmax=vmax, interpolation="nearest")
+    for i in range(K):
+        for j in range(K):
+            if round(diff[i, j], 2) != 0:
+                color = "white" if abs(diff[i, j]) > 0.6 * vmax else "black"
+                ax.text(j, i, f"{diff[i, j]:+.2f}", ha="center", va="center", fontsize=8, color=color)
+    ax.set_xticks(range(K), labels=class_names, rotation=45, ha="right", rotation_mode="anchor")
+    ax.set_yticks(range(K), labels=class_names)
+    ax.set(xlabel="predicted", ylabel="true", title=title or "difference of row-normalised matrices")
+    ax.figure.colorbar(im, ax=ax, shrink=0.8).set_label("difference of fractions of the true class")
+    return ax.figure
+
+
+def feature_maps(
+    image: Any,
+    maps: Any,
+    *,
+    path: PathLike | None = None,
+    input_title: str = "input",
+    label: str = "map",
+    title: str | None = None,
+) -> Figure:
+    """One input image (left) and the feature maps a layer makes of it (right, ``maps`` of shape
+    ``(C, H, W)``, eight per row), all maps on one colour scale so their strengths compare."""
+    maps = np.asarray(maps)
+    fig = _new_figure(16, 2.0 + 1.8 * int(np.ceil(len(maps) / 8)))
+    left, right = fig.subfigures(1, 2, width_ratios=[1, 4.2])
+    ax = left.add_subplot()
+    ax.imshow(image, cmap="gray", interpolation="nearest")
+    ax.set(xticks=[], yticks=[], title=input_title)
+    axes = right.subplots(int(np.ceil(len(maps) / 8)), 8, squeeze=False)
+    vmax = float(maps.max()) or 1.0
+    for k, ax in enumerate(axes.ravel()):
+        ax.set(xticks=[], yticks=[])
+        if k < len(maps):
+            im = ax.imshow(maps[k], cmap="magma", vmin=0, vmax=vmax, interpolation="nearest")
+            ax.set_title(f"{label} {k + 1}", fontsize=9)
+        else:
+            ax.set_axis_off()
+    right.colorbar(im, ax=axes, shrink=0.8).set_label("activation")
+    if title:
+        fig.suptitle(title)
+    _save(fig, path)
+    return fig
+
+
+def epoch_curves(
+    history: Mapping[str, Sequence[float]],
+    path: PathLike,
+    title: str,
+    marks: Mapping[str, int] | None = None,
+    lr_reductions: Sequence[int] = (),
+) -> None:
+    """Loss and accuracy per epoch of one training, train and validation, side by side.
+
+    ``marks`` ({label: epoch}) are drawn as vertical lines with a star on the validation curve
+    (the best epoch, where training stopped...), ``lr_reductions`` as triangles along the top.
+    Epoch 0 (before training, loss near ln K) is left out: it would squash the rest. A panel
+    whose y axis does not start at 0 says so in its title.
+    """
+    fig = _new_figure(12.5, 5.0)
+    for ax, name in zip(fig.subplots(1, 2), ("loss", "accuracy"), strict=True):
+        for key, label, color in ((name, "train", "C0"), ("val_" + name, "validation", "C1")):
+            ax.plot(range(1, len(history[key])), history[key][1:], "o-", ms=3, color=color, label=label)
+        for (label, epoch), ls in zip((marks or {}).items(), ("--", ":", "-."), strict=False):
+            ax.axvline(epoch, color="k", ls=ls, lw=1.2, label=f"{label} (epoch {epoch})")
+            ax.plot(epoch, history["val_" + name][epoch], "*", ms=13, color="C1", mec="k", zorder=5)
+        if len(lr_reductions):
+            ax.plot(lr_reductions, [0.97] * len(lr_reductions), "v", color="C2", ms=8,
+                    transform=ax.get_xaxis_transform(), label="learning rate lowered")  # fmt: skip
+            low, high = ax.get_ylim()
+            ax.set_ylim(low, high + 0.08 * (high - low))
+        low, high = ax.get_ylim()
+        zoom = f" (y axis {low:.3g} to {high:.3g}, not from 0)" if low > 0 else ""
+        ax.set(xlabel="epoch", ylabel=name, title=f"{name.capitalize()} per epoch{zoom}")
+        ax.grid(alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    handles, labels = fig.axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize=9.5, frameon=False)
+    fig.suptitle(title)
+    _save(fig, path)
+
+
+def roc_curves(
+    y_true: Any,
+    scores: Mapping[str, Any],
+    points: Mapping[str, Any] | None = None,
+    *,
+    zoom: bool = False,
+    xlabel: str = "false positive rate",
+    ylabel: str = "true positive rate",
+    title: str = "ROC curves",
+    path: PathLike | None = None,
+) -> Figure:
+    """ROC curves of binary classifiers (their AUC in the legend) and the operating points of hard
+    0/1 answers.
+
+    ``y_true``: 0/1 labels ``(N,)``; ``scores``: ``{label: (N,) scores}``, higher meaning more
+    likely 1 (logits, probabilities); ``points``: ``{label: (N,) 0/1 predictions}``, each drawn at
+    its (false positive rate, true positive rate). Point k takes the colour of curve k, so a
+    threshold on curve k's score listed k-th sits on that curve as a dot; points beyond the curves
+    (answers without a score, such as an arg-max class) are squares. Good classifiers' curves hug
+    the top-left corner: ``zoom`` shows only the corner around the points, and the title says how
+    far the axes reach.
+    """
+    y = np.asarray(y_true)
+    fig = _new_figure(8.0, 6.5)
+    ax = fig.add_subplot()
+    for k, (label, score) in enumerate(scores.items()):
+        fpr, tpr, _ = roc_curve(y, score)
+        auc = roc_auc_score(y, score)
+        ax.plot(fpr, tpr, color=f"C{k}", lw=1.8, drawstyle="steps-post", label=f"{label} (AUC {auc:.5f})")
+    rates = []
+    for k, (label, predicted) in enumerate((points or {}).items()):
+        predicted = np.asarray(predicted)
+        if predicted.shape != y.shape:
+            raise ValueError(f"points[{label!r}] has shape {predicted.shape}; y_true has {y.shape}")
+        rates.append((np.mean(predicted[y == 0] == 1), np.mean(predicted[y == 1] == 1)))
+        marker = "o" if k < len(scores) else "s"
+        ax.plot(*rates[-1], marker, color=f"C{k}", mec="k", ms=8, zorder=5, label=label)
+    if zoom:
+        if not rates:
+            raise ValueError("zoom shows the corner around the points: give points")
+        xmax = max(0.005, 4 * max(x for x, _ in rates))
+        ymin = 1 - max(0.005, 4 * (1 - min(t for _, t in rates)))
+        ax.set(xlim=(0, xmax), ylim=(ymin, 1.002))
+        title += f", top-left corner only: x 0 to {xmax:.2g}, y {ymin:.3g} to 1"
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8.5, loc="lower right")
+    _save(fig, path)
+    return fig

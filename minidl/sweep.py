@@ -20,15 +20,15 @@ Where the runs happen
     By default, on a local ``ProcessPoolExecutor`` with one worker per core. Workers are
     started with "spawn" (a fresh interpreter), not "fork" or "forkserver": a forked child
     inherits the parent's BLAS library already loaded with its thread pool, and the forkserver
-    is started once per program with whatever environment it had then. With spawn, the
-    variables OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, MKL_NUM_THREADS (and friends) are set to 1
-    in ``os.environ`` while each worker is being started (``process_pool``), so every worker's
-    NumPy starts with one BLAS thread. Otherwise two workers on two cores would each start a
-    thread per core and fight over them, running slower than one. The parent's own NumPy is
-    already loaded and is not affected, and its environment is restored at once. Spawned
-    workers import ``fn`` by its module and name: in a notebook, put ``fn`` in a ``.py`` file
-    next to it. Starting a spawned worker costs a fraction of a second (it imports NumPy),
-    nothing next to a training run.
+    is started once per program with whatever environment it had then. A spawned worker reads
+    OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, MKL_NUM_THREADS (and friends) when its NumPy loads,
+    and ``process_pool`` sets them to 1 in ``os.environ`` just while it starts a worker, so
+    every worker's NumPy runs one BLAS thread. Otherwise two workers on two cores would each
+    start a thread per core and fight over them, running slower than one. The parent's own
+    NumPy is already loaded and is not affected, and its environment is restored at once.
+    Spawned workers import ``fn`` by its module and name: in a notebook, put ``fn`` in a
+    ``.py`` file next to it. Starting a spawned worker costs a fraction of a second (it
+    imports NumPy), nothing next to a training run.
 
     ``max_workers=1`` is one worker process, so results are bit-identical for every worker
     count (this process's BLAS may use several threads, which can change the last bits of a
@@ -46,8 +46,9 @@ Keys and files
     "seconds", "result"}``; the result you get back is always the JSON round trip of what ``fn``
     returned (tuples become lists), the same whether it was just computed or loaded. Files are
     written atomically (a temporary file in the same folder, flushed, fsynced, renamed over the
-    target), so a stop never leaves half a file behind. ``fn`` may save more of its own (final
-    weights, say) under a folder passed in the task.
+    target), so a stop never leaves half a file behind. Arrays (final weights, predictions) go
+    in the result's ``"arrays"`` entry, a dict of NumPy arrays: they come back to this process
+    and are written as ``<key>.npz`` beside the JSON, and a resumed run gets them back the same.
 
 Failures
     An exception in one run does not stop the others. Its traceback goes to
@@ -65,12 +66,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
-import multiprocessing.context
+import multiprocessing
 import os
 import pickle
 import re
-import sys
 import threading
 import time
 import traceback
@@ -80,12 +81,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
-from minidl._io import to_json, write_json_atomic
+import numpy as np
+
+from minidl._io import atomic_write, to_json, write_json_atomic
+from minidl._progress import StatusLine
+from minidl.model import load_npz
 
 __all__ = [
     "BLAS_THREAD_VARS",
+    "SweepConflict",
     "SweepError",
     "SweepResult",
+    "dask_client",
     "default_workers",
     "one_blas_thread",
     "process_pool",
@@ -109,6 +116,23 @@ _KEY_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=+,-]{0,199}")
 
 class SweepError(RuntimeError):
     """Raised by ``SweepResult.raise_if_failed`` when some runs failed."""
+
+
+class SweepConflict(ValueError):
+    """``out_dir`` already holds results saved under the same keys for different tasks.
+
+    Raised by ``run_sweep`` before anything runs. ``conflicts`` maps each key to the pair
+    ``(saved task, current task)``; the fix is new keys or another ``out_dir``.
+    """
+
+    def __init__(self, out_dir: Path, conflicts: dict[str, tuple[Any, Any]]) -> None:
+        self.out_dir, self.conflicts = out_dir, conflicts
+        lines = [f"  {key}: saved {saved!r}, now {now!r}" for key, (saved, now) in conflicts.items()]
+        super().__init__(
+            f"{out_dir} already holds results for these keys, from different tasks:\n"
+            + "\n".join(lines)
+            + "\nuse new keys or another out_dir"
+        )
 
 
 @dataclass
@@ -201,10 +225,13 @@ def _roundtrip(value: Any) -> Any:
 
 
 def _load_record(path: Path) -> dict | None:
-    """A finished run's record, or None if the file is absent or unreadable (then it reruns)."""
+    """A finished run's record, or None if the file is absent or unreadable (then it reruns).
+    A run that returned arrays gets them back from ``<key>.npz`` under ``result["arrays"]``."""
     try:
         with open(path, encoding="utf-8") as f:
             record = json.load(f)
+        if isinstance(record, dict) and record.get("arrays"):
+            record["result"]["arrays"] = load_npz(path.with_suffix(".npz"))
     except (OSError, ValueError):
         return None
     if not isinstance(record, dict) or "result" not in record:
@@ -212,18 +239,41 @@ def _load_record(path: Path) -> dict | None:
     return record
 
 
-def _run_one(fn: Callable[..., Any], task: dict[str, Any]) -> tuple[bool, str, float]:
-    """Run one task where the executor puts it; returns ``(ok, json_text or traceback, seconds)``.
+def _run_one(fn: Callable[..., Any], task: dict[str, Any]) -> tuple[bool, str, float, bytes | None]:
+    """Run one task where the executor puts it; returns ``(ok, json_text or traceback, seconds,
+    arrays)``, where ``arrays`` is the ``.npz`` bytes of the result's ``"arrays"`` entry (or None).
 
     Catching the exception here keeps the worker's own traceback text; checking JSON here
-    names the run whose result cannot be saved.
+    names the run whose result cannot be saved. Arrays travel back as bytes, so the process
+    that submitted the task writes every file and workers need no access to ``out_dir``.
     """
     start = time.perf_counter()
     try:
-        text = to_json(fn(**task))
+        result = fn(**task)
+        blob = None
+        if isinstance(result, dict) and "arrays" in result:
+            result = dict(result)
+            buffer = io.BytesIO()
+            np.savez(buffer, **result.pop("arrays"))
+            blob = buffer.getvalue()
+        text = to_json(result)
     except Exception:
-        return False, traceback.format_exc(), time.perf_counter() - start
-    return True, text, time.perf_counter() - start
+        return False, traceback.format_exc(), time.perf_counter() - start, None
+    return True, text, time.perf_counter() - start, blob
+
+
+def dask_client(address: str, timeout: float = 5.0) -> Any:
+    """A client of the Dask scheduler at ``address``; ``dask_client(...).get_executor()`` is an
+    Executor for ``run_sweep``. ``ImportError`` naming the extra without dask, ``ConnectionError``
+    when the scheduler does not answer within ``timeout`` seconds."""
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise ImportError("a Dask scheduler needs dask: pip install 'minidl[cluster]'") from None
+    try:
+        return Client(address, timeout=f"{timeout}s")
+    except (OSError, TimeoutError) as err:
+        raise ConnectionError(f"cannot reach the Dask scheduler at {address}: {err}") from None
 
 
 def default_workers() -> int:
@@ -241,9 +291,8 @@ def one_blas_thread() -> Iterator[None]:
     """Set every ``BLAS_THREAD_VARS`` to 1 in ``os.environ`` for the block, then restore them.
 
     Only processes started inside the block see it: a BLAS library reads these variables once,
-    when it is loaded. Careful: a ``ProcessPoolExecutor`` with "spawn" starts its workers
-    lazily, at ``submit``, so creating one inside the block is not enough; ``process_pool``
-    handles that for you.
+    when it is loaded. (A pool of spawned workers starts them later, inside ``submit``; use
+    ``process_pool``, which sets them there.)
     """
     with _environ_lock:
         saved = {name: os.environ.get(name) for name in BLAS_THREAD_VARS}
@@ -258,91 +307,78 @@ def one_blas_thread() -> Iterator[None]:
                     os.environ[name] = value
 
 
-class _OneBlasThreadProcess(multiprocessing.context.SpawnProcess):
-    """A spawned process whose environment says "one BLAS thread" at the moment it starts."""
+class _OneBlasThreadPool(ProcessPoolExecutor):
+    """A ``ProcessPoolExecutor`` whose spawned workers each start with one BLAS thread.
 
-    @staticmethod
-    def _Popen(process_obj):  # the name multiprocessing calls
+    A spawn pool starts a worker when a task is submitted and no worker is idle, inside
+    ``submit``; the new process inherits ``os.environ`` as it is at that moment. So ``submit``
+    runs inside ``one_blas_thread()``. (Why not in the worker, before NumPy loads: the worker
+    imports NumPy while unpickling its first task or the caller's main module, before any
+    initializer runs; a thread limit set afterwards needs threadpoolctl, not a dependency here.)
+    """
+
+    def submit(self, fn, /, *args, **kwargs):
         with one_blas_thread():
-            return multiprocessing.context.SpawnProcess._Popen(process_obj)
-
-
-class _OneBlasThreadContext(multiprocessing.context.SpawnContext):
-    Process = _OneBlasThreadProcess
+            return super().submit(fn, *args, **kwargs)
 
 
 def process_pool(
-    max_workers: int | None = None, initializer: Callable[[], None] | None = None
+    max_workers: int | None = None,
+    initializer: Callable[..., None] | None = None,
+    initargs: tuple = (),
 ) -> ProcessPoolExecutor:
     """A local pool of spawned worker processes, each with one BLAS thread (``initializer``, a
-    top-level function, runs first in every worker, e.g. to set its signal handling).
+    top-level function, runs first in every worker with ``initargs``, e.g. to set its signal
+    handling).
 
     The pool ``run_sweep`` uses by default; make one yourself to share it between several
     sweeps (workers then keep what they cached, e.g. a loaded data set). The thread variables
-    are set only while each worker is being started, whenever that happens, and this process's
-    environment is left as it was. Shut it down yourself (``with process_pool() as pool:``).
+    are set only while a worker is being started, and this process's environment is left as it
+    was. Shut it down yourself (``with process_pool() as pool:``).
     """
-    return ProcessPoolExecutor(
-        max_workers or default_workers(), mp_context=_OneBlasThreadContext(), initializer=initializer
+    return _OneBlasThreadPool(
+        max_workers or default_workers(),
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=initializer,
+        initargs=initargs,
     )
 
 
 class _Progress:
-    """One status line per finished run on ``stream`` (redrawn in place on a terminal)."""
+    """One status line per finished run (``minidl._progress``: redrawn in place where watched)."""
 
     def __init__(self, total: int, resumed: int, enabled: bool, stream: TextIO | None = None):
-        self.stream = stream if stream is not None else sys.stderr
-        self.enabled = enabled
-        self.live = enabled and ("ipykernel" in sys.modules or _isatty(self.stream))
+        self.out = StatusLine(stream) if enabled else None
         self.total, self.resumed = total, resumed
         self.done, self.failed, self.ran = resumed, 0, 0
         self.start = time.perf_counter()
-        self.last_draw = 0.0
-        self.width = 0
 
     def message(self, text: str) -> None:
-        if self.enabled:
-            self._end_live_line()
-            self.stream.write(text + "\n")
-            self.stream.flush()
+        if self.out is not None:
+            self.out.close()
+            self.out.line(text)
 
     def update(self, key: str, ok: bool, seconds: float | None) -> None:
         self.done += 1
         self.ran += 1
         self.failed += not ok
-        if not self.enabled:
+        if self.out is None or (self.out.live and not self.out.due(force=self.done == self.total)):
             return
         elapsed = time.perf_counter() - self.start
         eta = elapsed / self.ran * (self.total - self.done)
         took = "" if seconds is None else f" in {seconds:.1f}s"
-        line = (
+        text = (
             f"[{self.done}/{self.total}] done ({self.resumed} resumed, {self.failed} failed) "
             f"{key} {'ok' if ok else 'FAILED'}{took}; elapsed {_hms(elapsed)}, ETA {_hms(eta)}"
         )
-        if not self.live:
-            self.stream.write(line + "\n")
-        elif self.done == self.total or time.perf_counter() - self.last_draw >= 0.1:
-            self.stream.write("\r" + line.ljust(self.width))
-            self.width = len(line)
-            self.last_draw = time.perf_counter()
-        self.stream.flush()
-
-    def _end_live_line(self) -> None:
-        if self.live and self.width:
-            self.stream.write("\n")
-            self.width = 0
+        if self.out.live:
+            self.out.update(text)
+        else:
+            self.out.line(text)
 
     def close(self) -> None:
-        if self.enabled:
-            self._end_live_line()
-            self.stream.flush()
-
-
-def _isatty(stream: TextIO) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
+        if self.out is not None:
+            self.out.close()
 
 
 def _hms(seconds: float) -> str:
@@ -372,7 +408,8 @@ def run_sweep(
 
     Returns a ``SweepResult``; a failing run is recorded, never raised: call
     ``raise_if_failed()`` when every run must succeed. A ``<key>.json`` in ``out_dir`` whose
-    task differs from the current task of that key is an error (change the key, or the folder).
+    task differs from the current task of that key is a ``SweepConflict`` (a ``ValueError``),
+    raised before anything runs: change the key, or the folder.
     """
     if max_workers is not None and max_workers < 1:
         raise ValueError(f"max_workers must be at least 1, got {max_workers}")
@@ -398,23 +435,19 @@ def run_sweep(
     seconds: dict[str, float] = {}
     failures: dict[str, str] = {}
     resumed: list[str] = []
-    conflicts = []
+    conflicts: dict[str, tuple[Any, Any]] = {}
     for key, task in keyed.items():
         record = _load_record(out / f"{key}.json")
         if record is None:
             continue
         if record.get("task") != _roundtrip(task):
-            conflicts.append(f"  {key}: saved {record.get('task')!r}, now {task!r}")
+            conflicts[key] = (record.get("task"), task)
             continue
         results[key] = record["result"]
         seconds[key] = record.get("seconds")
         resumed.append(key)
     if conflicts:
-        raise ValueError(
-            f"{out} already holds results for these keys, from different tasks:\n"
-            + "\n".join(conflicts)
-            + "\nuse new keys or another out_dir"
-        )
+        raise SweepConflict(out, conflicts)
     pending = [key for key in keyed if key not in results]
 
     n_workers = min(max_workers or default_workers(), len(pending))
@@ -427,13 +460,19 @@ def run_sweep(
     bar = _Progress(len(keyed), len(resumed), progress)
     bar.message(f"sweep: {len(keyed)} runs in {out}, {len(resumed)} resumed, {len(pending)} to run ({where})")
 
-    def record(key: str, ok: bool, payload: str, took: float | None) -> None:
+    def record(key: str, ok: bool, payload: str, took: float | None, arrays: bytes | None = None) -> None:
         error_path = out / f"{key}.error.json"
         if ok:
             results[key] = json.loads(payload)
             seconds[key] = took
             entry = {"key": key, "task": keyed[key], "seconds": took, "result": results[key]}
+            if arrays is not None:  # the arrays first: the .json marks the run as finished
+                with atomic_write(out / f"{key}.npz") as f:
+                    f.write(arrays)
+                entry["arrays"] = f"{key}.npz"
             write_json_atomic(out / f"{key}.json", entry)
+            if arrays is not None:
+                results[key]["arrays"] = load_npz(out / f"{key}.npz")
             with contextlib.suppress(FileNotFoundError):
                 error_path.unlink()
         else:
@@ -479,7 +518,7 @@ def _collect(
     fn: Callable[..., Any],
     keyed: dict[str, dict],
     pending: list[str],
-    record: Callable[[str, bool, str, float | None], None],
+    record: Callable[[str, bool, str, float | None, bytes | None], None],
 ) -> None:
     """Submit every pending task, then record each as it finishes (in completion order)."""
     futures: dict[Future, str] = {}
@@ -488,10 +527,10 @@ def _collect(
             futures[executor.submit(_run_one, fn, keyed[key])] = key
         for future in as_completed(futures):
             try:
-                ok, payload, took = future.result()
+                ok, payload, took, arrays = future.result()
             except Exception as exc:  # the worker died, or fn could not be sent or run there
-                ok, payload, took = False, "".join(traceback.format_exception(exc)), None
-            record(futures[future], ok, payload, took)
+                ok, payload, took, arrays = False, "".join(traceback.format_exception(exc)), None, None
+            record(futures[future], ok, payload, took, arrays)
     finally:
         for future in futures:
             future.cancel()

@@ -1,8 +1,16 @@
-"""Shared pytest fixtures."""
+"""Shared pytest fixtures, and a private data cache for the whole test session.
+
+The loader keeps decoded ``.npy`` copies of Fashion-MNIST in ``$XDG_CACHE_HOME/minidl``
+(``minidl.datasets.cache_dir``). The suite must not write into the user's own cache, so
+``XDG_CACHE_HOME`` points at a temporary folder for the session (worker processes and
+experiment subprocesses inherit it), removed at the end.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,6 +25,28 @@ settings.register_profile("dev", max_examples=100, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+_session_cache: str | None = None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``slow`` means: trains on real data or runs an experiment. Every test in a
+    ``test_experiment*.py`` file runs an experiment, so it is marked here; tests elsewhere that
+    train on the real data carry the mark themselves. ``pytest -m "not slow"`` is the fast lane."""
+    for item in items:
+        if item.path.name.startswith("test_experiment"):
+            item.add_marker(pytest.mark.slow)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _session_cache
+    _session_cache = tempfile.mkdtemp(prefix="minidl-test-cache-")
+    os.environ["XDG_CACHE_HOME"] = _session_cache
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _session_cache is not None:
+        shutil.rmtree(_session_cache, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -196,8 +196,7 @@ def test_conv_input_grad_false_skips_dX_but_fills_parameter_gradients():
     G = rng.standard_normal(layer.forward(X).shape)
     layer.backward(G)
     dW, db = layer.W.grad.copy(), layer.b.grad.copy()
-    layer.input_grad = False
-    assert layer.backward(G) is None
+    assert layer.backward(G, input_grad=False) is None
     np.testing.assert_array_equal(layer.W.grad, dW)
     np.testing.assert_array_equal(layer.b.grad, db)
 

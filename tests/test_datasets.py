@@ -246,6 +246,7 @@ def test_nothing_found_and_no_network(tmp_path: Path, monkeypatch: pytest.Monkey
     with pytest.raises(DatasetError) as error:
         load_fashion_mnist()
     message = str(error.value)
+    assert isinstance(error.value, OSError)  # `except OSError` around loading catches it
     assert "could not download" in message and "train-images-idx3-ubyte.gz" in message
     assert FIX_HINT in message and "MINIDL_DATA" in message
     assert not cache_dir().exists() or list(cache_dir().iterdir()) == []

@@ -149,7 +149,10 @@ def test_interrupted_training_leaves_a_loadable_checkpoint_and_history(tmp_path,
     assert match, history.stop_reason
     assert history.stopped_epoch == int(match.group(1)) in (n - 1, n)
     assert history.best_epoch == info["best_epoch"]
-    assert val_loss[info["best_epoch"]] == info["best_score"] == min(val_loss[1:])
+    assert val_loss[info["best_epoch"]] == info["best_score"]
+    # the best epoch, unless the signal came while the last epoch's better weights were being saved:
+    # that save is abandoned whole, and the file keeps the best epoch before it
+    assert info["best_score"] in (min(val_loss[1:]), min(val_loss[1:-1]))
     assert sorted(os.listdir(out)) == ["best.npz", "history.json"]  # no temporary files left
 
 

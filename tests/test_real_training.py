@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import math
+import tempfile
+from pathlib import Path
 
 import numpy as np
+import pytest
 
 from minidl import SGD, Dense, ReLU, Sequential, SoftmaxCrossEntropy, evaluate, fit, scale_pixels
-from minidl.datasets import load_fashion_mnist
+from minidl.datasets import cache_dir, load_fashion_mnist
 from minidl.model_selection import stratified_subsample
 
 
+def test_the_suite_keeps_the_data_cache_out_of_the_users_home():
+    """conftest.py points XDG_CACHE_HOME at a temporary folder for the session: the loader's
+    .npy copies of the real files never land in ~/.cache/minidl."""
+    assert cache_dir().is_relative_to(Path(tempfile.gettempdir()))
+    assert not cache_dir().is_relative_to(Path.home() / ".cache")
+
+
+@pytest.mark.slow
 def test_tiny_real_training_learns(fashion_mnist_dir):
     (images, labels), (images_test, labels_test) = load_fashion_mnist()
     idx = stratified_subsample(labels, 3000, rng=0)
@@ -26,6 +37,7 @@ def test_tiny_real_training_learns(fashion_mnist_dir):
     assert evaluate(model, X_test, y_test, SoftmaxCrossEntropy())["accuracy"] > 0.7
 
 
+@pytest.mark.slow
 def test_same_seed_same_result_on_real_data(fashion_mnist_dir):
     (images, labels), _ = load_fashion_mnist()
     X, y = scale_pixels(images[:2000]), labels[:2000].astype(np.int64)

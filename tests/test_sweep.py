@@ -17,8 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from minidl.model_selection import grid_search
 from minidl.sweep import (
     BLAS_THREAD_VARS,
+    SweepConflict,
     SweepError,
     process_pool,
     run_sweep,
@@ -40,9 +42,10 @@ def compute(seed: int, n: int = 30, kind: str = "stats", calls_dir: str | None =
     """A cheap, seeded NumPy run.
 
     ``kind`` picks a behaviour: "stats" (the normal result), "fail" (raises), "array" (returns
-    something that is not JSON-able), "exit" (the process dies), "env" (reports the BLAS thread
-    variables the process started with). With ``calls_dir``, each call leaves a file there, and
-    a file named ``stop-<seed>`` makes the run raise KeyboardInterrupt, as if Ctrl-C were pressed.
+    something that is not JSON-able), "exit" (the process dies), "blas" (reports the BLAS thread
+    variables the process started with and, with threadpoolctl, the threads its BLAS runs).
+    With ``calls_dir``, each call leaves a file there, and a file named ``stop-<seed>`` makes
+    the run raise KeyboardInterrupt, as if Ctrl-C were pressed.
     """
     if calls_dir is not None:
         if Path(calls_dir, f"stop-{seed}").exists():
@@ -52,13 +55,22 @@ def compute(seed: int, n: int = 30, kind: str = "stats", calls_dir: str | None =
         raise ValueError(f"task {seed} asked to fail")
     if kind == "exit":
         os._exit(3)  # the worker process dies, as if killed
-    if kind == "env":
-        return {name: os.environ.get(name) for name in BLAS_THREAD_VARS}
+    if kind == "blas":
+        return {"env": {name: os.environ.get(name) for name in BLAS_THREAD_VARS}, "threads": blas_threads()}
     rng = np.random.default_rng(seed)
     A = rng.standard_normal((n, n))
     if kind == "array":
         return {"A": {A.shape}}  # a set: not JSON-able (arrays themselves are converted to lists)
     return {"seed": seed, "trace": float(np.trace(A @ A.T)), "col_means": A.mean(axis=0).tolist()}
+
+
+def blas_threads() -> list[int] | None:
+    """The thread count of every BLAS library loaded in this process (threadpoolctl), or None."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
 
 
 def calls(calls_dir: Path) -> dict[int, int]:
@@ -86,35 +98,39 @@ def test_task_key_is_deterministic_unique_and_file_safe():
         assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._=+,-]*", task_key(task)), task_key(task)
 
 
-def test_serial_and_two_worker_pool_give_the_same_results(tmp_path):
-    tasks = [{"seed": s} for s in range(6)] + [{"seed": 0, "kind": "env"}]
-    env_before = {name: os.environ.get(name) for name in BLAS_THREAD_VARS}
+def test_serial_one_worker_and_two_workers_give_the_same_results(tmp_path):
+    tasks = [{"seed": s} for s in range(6)]
     serial = run_sweep(compute, tasks, tmp_path / "serial", executor="serial", progress=False)
-    pool = run_sweep(compute, tasks, tmp_path / "pool", max_workers=2, progress=False)
-    env_key = task_key(tasks[-1])
-    stats_keys = [task_key(t) for t in tasks[:-1]]
-    assert list(pool.results) == list(serial.results) == stats_keys + [env_key]
-    assert {k: pool.results[k] for k in stats_keys} == {k: serial.results[k] for k in stats_keys}
+    one = run_sweep(compute, tasks, tmp_path / "one", max_workers=1, progress=False)
+    two = run_sweep(compute, tasks, tmp_path / "two", max_workers=2, progress=False)
+    keys = [task_key(t) for t in tasks]
+    assert list(serial.results) == list(one.results) == list(two.results) == keys  # task order
+    assert serial.results == one.results == two.results
     A = np.random.default_rng(4).standard_normal((30, 30))
-    assert serial.results[stats_keys[4]]["trace"] == float(np.trace(A @ A.T))
-    # every worker started with one BLAS thread; this process's environment is as it was
-    assert pool.results[env_key] == dict.fromkeys(BLAS_THREAD_VARS, "1")
-    assert {name: os.environ.get(name) for name in BLAS_THREAD_VARS} == env_before
-    for key in stats_keys:  # the saved files hold the same results
-        saved = json.loads((tmp_path / "pool" / f"{key}.json").read_text())
+    assert serial.results[keys[4]]["trace"] == float(np.trace(A @ A.T))
+    for key in keys:  # the saved files hold the same results
+        saved = json.loads((tmp_path / "two" / f"{key}.json").read_text())
         assert saved["result"] == serial.results[key] and saved["task"] == tasks[int(saved["task"]["seed"])]
-    assert pool.ok and not pool.failures and pool.resumed == []
-    assert_clean(tmp_path / "pool")
+    assert two.ok and not two.failures and two.resumed == []
+    assert_clean(tmp_path / "two")
 
 
-def test_process_pool_workers_get_one_blas_thread_whenever_they_start():
+def test_process_pool_workers_run_one_blas_thread(monkeypatch):
+    """Even when this process asks for two threads, every worker, started whenever, runs one."""
+    for name in BLAS_THREAD_VARS:
+        monkeypatch.setenv(name, "2")
     env_before = {name: os.environ.get(name) for name in BLAS_THREAD_VARS}
+    threads_before = blas_threads()
     with process_pool(2) as pool:
         # spawned workers start at the first submits, here, with this process's variables as before
         assert {name: os.environ.get(name) for name in BLAS_THREAD_VARS} == env_before
-        futures = [pool.submit(compute, seed=0, kind="env") for _ in range(2)]
-        assert [f.result() for f in futures] == [dict.fromkeys(BLAS_THREAD_VARS, "1")] * 2
+        reports = [f.result() for f in [pool.submit(compute, seed=0, kind="blas") for _ in range(4)]]
+    for report in reports:
+        assert report["env"] == dict.fromkeys(BLAS_THREAD_VARS, "1")
+        if report["threads"] is not None:  # threadpoolctl is installed: ask the BLAS itself
+            assert report["threads"] and set(report["threads"]) == {1}, report
     assert {name: os.environ.get(name) for name in BLAS_THREAD_VARS} == env_before
+    assert blas_threads() == threads_before  # this process's own BLAS is left alone
 
 
 def test_interrupted_sweep_resumes_only_missing_runs(tmp_path):
@@ -145,9 +161,8 @@ def test_half_then_full_list_on_a_pool_runs_the_missing_half(tmp_path):
     first = run_sweep(compute, tasks[:3], tmp_path / "out", executor="serial", progress=False)
     full = run_sweep(compute, tasks, tmp_path / "out", max_workers=2, progress=False)
     assert calls(counted) == dict.fromkeys(range(6), 1)
-    assert full.resumed == list(first.results)
-    reference = run_sweep(compute, tasks, tmp_path / "ref", executor="serial", progress=False)
-    assert full.results == reference.results
+    assert full.resumed == list(first.results) and len(full.results) == 6
+    assert {key: full.results[key] for key in first.results} == first.results
 
 
 def test_a_dead_worker_loses_no_finished_run(tmp_path):
@@ -184,8 +199,9 @@ def test_existing_result_files_are_loaded_not_rerun(tmp_path):
 
 def test_a_changed_task_under_an_existing_key_is_an_error(tmp_path):
     run_sweep(compute, {"a": {"seed": 1}}, tmp_path, executor="serial", progress=False)
-    with pytest.raises(ValueError, match=r"different tasks:\n  a: saved \{'seed': 1\}"):
+    with pytest.raises(SweepConflict, match=r"different tasks:\n  a: saved \{'seed': 1\}") as info:
         run_sweep(compute, {"a": {"seed": 2}}, tmp_path, executor="serial", progress=False)
+    assert isinstance(info.value, ValueError) and info.value.conflicts == {"a": ({"seed": 1}, {"seed": 2})}
 
 
 def test_failures_are_recorded_without_losing_other_runs(tmp_path, capsys):
@@ -240,16 +256,6 @@ def test_serial_runs_in_this_process(tmp_path):
     assert list(result.results.values()) == [{"double": 8}]
 
 
-def test_max_workers_1_is_one_worker_process(tmp_path):
-    """One worker process with one BLAS thread: the same bits as any other worker count."""
-    with pytest.raises(TypeError, match="top level of a module"):
-        run_sweep(lambda seed: {}, [{"seed": 1}], tmp_path, max_workers=1, progress=False)
-    tasks = [{"seed": s} for s in range(3)]
-    one = run_sweep(compute, tasks, tmp_path / "one", max_workers=1, progress=False)
-    two = run_sweep(compute, tasks, tmp_path / "two", max_workers=2, progress=False)
-    assert one.results == two.results
-
-
 def test_bad_arguments_are_reported_before_anything_runs(tmp_path):
     with pytest.raises(TypeError, match="top level of a module"):
         run_sweep(lambda seed: {}, [{"seed": 1}], tmp_path, progress=False)
@@ -266,34 +272,33 @@ def test_bad_arguments_are_reported_before_anything_runs(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_atomic_write_failure_keeps_the_old_file_and_no_temporary(tmp_path, monkeypatch):
-    target = tmp_path / "r.json"
-    write_json_atomic(target, {"v": 1})
-
-    def failing_replace(src, dst):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(os, "replace", failing_replace)
-    with pytest.raises(OSError, match="disk full"):
-        write_json_atomic(target, {"v": 2})
-    monkeypatch.undo()
-    assert json.loads(target.read_text()) == {"v": 1}
-    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+def closeness(params, X_train, y_train, X_val, y_val) -> float:
+    """A grid_search score that workers can import: best at c = 1, a different offset per fold."""
+    return -abs(params["c"] - 1) + 0.01 * float(X_val[0, 0])
 
 
 def test_dask_cluster_executor(tmp_path):
+    """A sweep, and a grid search (its runs are a sweep), on a Dask cluster: the serial results."""
     distributed = pytest.importorskip(
         "dask.distributed", reason="dask not installed (optional extra 'cluster')"
     )
     tasks = [{"seed": s} for s in range(4)]
     serial = run_sweep(compute, tasks, tmp_path / "serial", executor="serial", progress=False)
+    X, y = np.arange(24.0).reshape(12, 2), np.arange(12) % 2
+    search = grid_search(closeness, {"c": [0, 1, 2]}, X, y, cv=3)
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
         result = run_sweep(compute, tasks, tmp_path / "dask", executor=client.get_executor(), progress=False)
+        on_dask = grid_search(closeness, {"c": [0, 1, 2]}, X, y, cv=3, executor=client.get_executor())
         assert client.submit(sum, [1, 2]).result() == 3  # the client is still ours to use
     assert result.results == serial.results and result.ok
     assert_clean(tmp_path / "dask")
+    assert (
+        on_dask.to_dict()["cv_results_"]["split2_test_score"]
+        == search.to_dict()["cv_results_"]["split2_test_score"]
+    )
+    assert on_dask.best_params_ == {"c": 1}

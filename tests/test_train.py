@@ -84,6 +84,36 @@ def test_history_starts_before_the_first_update():
     assert history.stop_reason is None and not history.diverged
 
 
+def test_running_train_metrics_are_the_batch_mean_keras_style():
+    """train_metrics="running": each epoch's loss is the batch-size-weighted mean of its batch
+    losses (64 = 16+16+16+16 here: the plain mean), accuracy likewise; entry 0 and the validation
+    metrics stay exact, and training itself is unchanged."""
+    exact_model, exact = train(epochs=3)
+    model, running = train(epochs=3, train_metrics="running")
+    assert same_weights(model, exact_model) and running.step_loss == exact.step_loss
+    steps = running.params["steps_per_epoch"]
+    for e in (1, 2, 3):
+        batch_losses = running.step_loss[(e - 1) * steps : e * steps]
+        assert running.history["loss"][e] == pytest.approx(np.mean(batch_losses), rel=1e-12)
+        assert 0 <= running.history["accuracy"][e] <= 1
+    for key in ("val_loss", "val_accuracy"):
+        assert running.history[key] == exact.history[key]
+    assert running.history["loss"][0] == exact.history["loss"][0]
+    assert running.params["train_metrics"] == "running"
+
+
+def test_running_loss_lags_the_exact_one():
+    """With the full batch the lag is a whole epoch: the only batch of epoch e is scored with the
+    weights from before its update, i.e. the end of epoch e - 1; the exact curve is one ahead."""
+    _, exact = train(epochs=3, batch_size=None, validation=False)
+    _, running = train(epochs=3, batch_size=None, validation=False, train_metrics="running")
+    for e in (1, 2, 3):
+        assert running.history["loss"][e] == pytest.approx(exact.history["loss"][e - 1], rel=1e-6)
+        assert running.history["accuracy"][e] == exact.history["accuracy"][e - 1]
+    with pytest.raises(ValueError, match="train_metrics"):
+        train(epochs=1, train_metrics="keras")
+
+
 def test_without_validation_data_there_are_no_val_keys():
     _, history = train(epochs=1, validation=False)
     assert set(history.history) == {"loss", "accuracy"}
