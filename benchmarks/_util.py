@@ -176,3 +176,11 @@ def write_report(out: Path, name: str, data: dict, markdown: str) -> None:
     """``out/name.json`` (the numbers and the machine) and ``out/name.md`` (the table), atomically."""
     write_text_atomic(out / f"{name}.json", json.dumps(data, indent=2) + "\n")
     write_text_atomic(out / f"{name}.md", markdown + "\n")
+
+
+def publish(out: Path, name: str, data: dict, header: list[str], rows: list[list], notes: str) -> None:
+    """Print the table and its notes, and write them with ``data`` as ``out/name.{json,md}``."""
+    print(text_table(header, rows))
+    print(notes)
+    write_report(out, name, data, markdown_table(header, rows) + "\n\n" + notes)
+    print(f"wrote {out / (name + '.json')} and {out / (name + '.md')}")

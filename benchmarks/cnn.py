@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+import experiments.cnn
 from benchmarks._util import (
     DEFAULT_OUT,
     cpu_snapshot,
@@ -50,8 +51,7 @@ from benchmarks._util import (
     text_table,
     write_report,
 )
-from minidl.conv import Conv2D, MaxPool2D, im2col
-from minidl.layers import Dense, Dropout, Flatten, ReLU
+from minidl.conv import im2col
 from minidl.losses import SoftmaxCrossEntropy
 from minidl.model import Sequential
 from minidl.optim import SGD
@@ -69,23 +69,8 @@ Step = Callable[[int], object]  # step(i) trains on batch i % N_BATCHES
 
 # ---- the three implementations ------------------------------------------------------------------
 def build_model(seed: int) -> Sequential:
-    """The CNN of ``experiments.cnn`` (the one place this benchmark defines it)."""
-    rng = np.random.default_rng(seed)
-    return Sequential(
-        [
-            Conv2D(1, 32, 3, padding=1, rng=rng),
-            ReLU(),
-            MaxPool2D(2),
-            Conv2D(32, 64, 3, padding=1, rng=rng),
-            ReLU(),
-            MaxPool2D(2),
-            Flatten(),
-            Dense(3136, 128, rng=rng),
-            ReLU(),
-            Dropout(DROPOUT, rng=rng),
-            Dense(128, 10, rng=rng),
-        ]
-    )
+    """The CNN of ``experiments.cnn``, defined there once."""
+    return experiments.cnn.build_model("cnn", seed)
 
 
 def minidl_step(model: Sequential, X: np.ndarray, y: np.ndarray) -> Step:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from benchmarks._util import machine_info, markdown_table, median, parse_args, text_table, write_report
+from benchmarks._util import machine_info, median, parse_args, publish
 from minidl import layers, losses
 
 BATCH_SIZES = [32, 128, 1024]
@@ -107,11 +107,9 @@ def main() -> None:
         f"BLAS threads {machine['blas_threads']}, numpy {machine['numpy']}; load average after "
         f"{load[0]:.2f}."
     )
-    print(text_table(header, rows))
-    print(notes)
-    write_report(args.out, "layers", {"results": results, "machine": machine, "repeats": repeats},
-                 markdown_table(header, rows) + "\n\n" + notes)  # fmt: skip
-    print(f"wrote {args.out / 'layers.json'} and {args.out / 'layers.md'}")
+    publish(
+        args.out, "layers", {"results": results, "machine": machine, "repeats": repeats}, header, rows, notes
+    )
 
 
 if __name__ == "__main__":

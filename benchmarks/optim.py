@@ -21,13 +21,11 @@ from benchmarks._util import (
     cpu_snapshot,
     load_train,
     machine_info,
-    markdown_table,
     median,
     others_load,
     parse_args,
+    publish,
     round_robin,
-    text_table,
-    write_report,
 )
 from minidl.layers import Dense, ReLU
 from minidl.losses import SoftmaxCrossEntropy
@@ -119,11 +117,9 @@ def main() -> None:
         f"median of per-round ratios. CPU: {machine['cpu']}, BLAS threads {machine['blas_threads']}, "
         f"numpy {machine['numpy']}; {time.perf_counter() - started:.0f} s in all."
     )
-    print(text_table(header, rows))
-    print(notes)
-    write_report(args.out, "optim", {"results": results, "machine": machine, "repeats": repeats},
-                 markdown_table(header, rows) + "\n\n" + notes)  # fmt: skip
-    print(f"wrote {args.out / 'optim.json'} and {args.out / 'optim.md'}")
+    publish(
+        args.out, "optim", {"results": results, "machine": machine, "repeats": repeats}, header, rows, notes
+    )
 
 
 if __name__ == "__main__":

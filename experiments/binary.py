@@ -7,12 +7,11 @@ precision, recall, F1, ROC curve, AUC). Then: is a dedicated binary network bett
 network whose predicted class is mapped to its group (arg-max: the lab's way), or whose
 probabilities of the four footwear and bag classes are summed (above 1/2: footwear or bag)?
 
-    python -m experiments.binary [--out DIR] [--quick] [--plot-only] [--workers N] [--seeds N]
+    python -m experiments.binary [--out DIR] [--quick] [--plot-only] [--workers N] [--set seeds=N]
 """
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
@@ -25,13 +24,7 @@ from minidl import plots
 from minidl.callbacks import EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, read_checkpoint_info
 from minidl.layers import Dense, Dropout, ReLU
 from minidl.losses import SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy
-from minidl.metrics import (
-    confusion_matrix,
-    error_rate_difference,
-    paired_exact_test,
-    roc_auc_score,
-    roc_curve,
-)
+from minidl.metrics import confusion_matrix, error_rate_difference, paired_exact_test, roc_auc_score
 from minidl.model import Sequential, load_npz
 from minidl.optim import Adam
 from minidl.train import fit, predict
@@ -62,16 +55,6 @@ METHODS = {
 MAX_ERROR_IMAGES = 40  # per error figure
 QUICK_NOTE = "\n> **Quick smoke run** (`--quick`): a few epochs on a small subsample, two seeds.\n"
 FIGURES = ("binary_curves", "binary_confusion", "roc", "comparison", "errors_binary", "errors_binarised")
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--seeds", type=study.positive_int, help="seeds per kind of network (default 5, quick 2)"
-    )
-
-
-def apply_arguments(settings: dict, args: argparse.Namespace) -> dict:
-    return settings if args.seeds is None else {**settings, "seeds": args.seeds}
 
 
 def to_group(y: np.ndarray) -> np.ndarray:
@@ -191,16 +174,11 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
 
     return {
         "test_accuracy": float(B[0].mean()),
-        "quick": results["quick"],
-        "settings": results["settings"],
-        "seconds": results["seconds"],
-        "sizes": results["sizes"],
-        "n_test": n,
+        **{k: results[k] for k in ("quick", "settings", "seconds", "sizes", "n_test", "auc")},
         "confusion": [[n - results["n_positive"] - fp, fp], [fn, tp]],
         "precision": tp / max(tp + fp, 1),
         "recall": tp / max(tp + fn, 1),
         "f1": 2 * tp / max(2 * tp + fp + fn, 1),
-        "auc": results["auc"],
         "binary_run": runs["binary-seed0"],
         "accuracy": {m: c.mean(axis=1).tolist() for m, c in correct.items()},
         "errors": {m: (~c).sum(axis=1).tolist() for m, c in correct.items()},
@@ -229,40 +207,22 @@ def figures(m: dict[str, Any], out: Path) -> None:
     )
     plots.confusion_matrix_plot(cm, GROUPS, path=out / "binary_confusion.png", title=title)
     test = study.load_arrays(out, "test")
-    roc_figure(test, out / "roc.png")
+    binary, summed = test["binary_logit"][0], test["group_log_odds"][0]  # seed 0's scores
+    scores = {"binary network": binary, "10-class network, summed probability of the 4 classes": summed}
+    points = {  # the usual thresholds, and the arg-max answer: one point, no threshold to move
+        "its threshold: logit 0 (probability 0.5)": binary > 0,
+        "its threshold: sum 0.5": summed > 0,
+        f"{METHODS['binarised']} (one point: no threshold)": np.isin(test["pred10"][0], POSITIVE),
+    }
+    axes = {
+        "xlabel": "false positive rate (clothing called footwear/bag)",
+        "ylabel": "true positive rate (footwear/bags found)",
+        "title": "ROC on the test set (seed 0)",
+    }
+    plots.roc_curves(to_group(test["y"]), scores, points, zoom=True, path=out / "roc.png", **axes)
     comparison_figure(m, out / "comparison.png")
     for method, other in (("binary", "binarised"), ("binarised", "binary")):
         errors_figure(m["wrong0"][method], m["wrong0"][other], method, test, out / f"errors_{method}.png")
-
-
-def roc_figure(test: dict[str, np.ndarray], path: Path) -> None:
-    """Seed 0's ROC curves, zoomed on the top-left corner (the whole curves hug it), with the
-    operating point of each way of answering, the arg-max one included."""
-    g = to_group(test["y"])
-    fig = plots.new_figure(8.0, 6.5)
-    ax = fig.add_subplot()
-    curves = {
-        "binary network": (test["binary_logit"][0], "logit 0 (probability 0.5)"),
-        "10-class network, summed probability of the 4 classes": (test["group_log_odds"][0], "sum 0.5"),
-    }
-    points = []
-    for color, (label, (score, at)) in zip(("C0", "C1"), curves.items(), strict=True):
-        fpr, tpr, _ = roc_curve(g, score)
-        auc = roc_auc_score(g, score)
-        ax.plot(fpr, tpr, color=color, lw=1.8, drawstyle="steps-post", label=f"{label} (AUC {auc:.5f})")
-        points.append((score > 0, "o", color, f"its threshold: {at}"))
-    argmax = "10-class network, arg-max class mapped to its group (one point: no threshold)"
-    points.append((np.isin(test["pred10"][0], POSITIVE), "s", "C2", argmax))
-    rates = [(np.mean(pred[g == 0]), np.mean(pred[g == 1])) for pred, *_ in points]
-    for (x, y), (_, marker, color, label) in zip(rates, points, strict=True):
-        ax.plot(x, y, marker, color=color, mec="k", ms=8, zorder=5, label=label)
-    xmax, ymin = max(0.005, 4 * max(x for x, _ in rates)), 1 - max(0.005, 4 * (1 - min(y for _, y in rates)))
-    ax.set(xlim=(0, xmax), ylim=(ymin, 1.002), xlabel="false positive rate (clothing called footwear/bag)")
-    ax.set(ylabel="true positive rate (footwear/bags found)")
-    ax.set_title(f"ROC on the test set (seed 0), top-left corner only: x 0 to {xmax:.2g}, y {ymin:.3g} to 1")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8.5, loc="lower right")
-    plots.save_figure(fig, path)
 
 
 def comparison_figure(m: dict[str, Any], path: Path) -> None:
@@ -333,35 +293,20 @@ def answer_text(m: dict[str, Any]) -> str:
 
 
 def report(m: dict[str, Any]) -> dict[str, Any]:
-    run, cm, n, s = m["binary_run"], np.array(m["confusion"]), m["n_test"], m["settings"]
-    h, best = run["history"], run["best_epoch"]
-    d, low, high = m["difference"]
+    run, n, (d, low, high) = m["binary_run"], m["n_test"], m["difference"]
     e, tests = m["errors"], zip(m["per_seed"]["binarised"], m["per_seed"]["summed"], strict=True)
     seed_rows = [
         [i, e["binarised"][i], e["binary"][i], t["b"], t["c"], t["p"], e["summed"][i], u["p"]]
         for i, (t, u) in enumerate(tests)
     ]
+    mean = {k: np.mean(m[k]) for k in ("errors_10", "crossing_10")}
     return {
-        **s,
         "quick_note": QUICK_NOTE if m["quick"] else "",
-        "accuracy": f"{m['test_accuracy']:.2%}",
-        "auc": f"{m['auc']['binary'][0]:.5f}",
         "answer": answer_text(m),
         "minutes": f"{m['seconds'] / 60:.1f}",
         "train_minutes": f"{sum(map(sum, m['train_seconds'].values())) / 60:.1f}",
-        "n_train": m["sizes"][0],
-        "n_val": m["sizes"][1],
-        "loss0": f"{h['loss'][0]:.3f}",
-        "best_epoch": best,
-        "epochs": len(h["loss"]) - 1,
-        "stop": run["stop_reason"] or f"the last of its {s['max_epochs']} epochs",
-        "val_accuracy_best": f"{h['val_accuracy'][best]:.2%}",
-        "val_accuracy1": f"{h['val_accuracy'][1]:.2%}",
-        "train_seconds": f"{run['train_seconds']:.0f}",
-        **{k: f"{m[k]:.4f}" for k in ("precision", "recall", "f1")},
-        "n_errors": int(cm[0, 1] + cm[1, 0]),
-        "fp": int(cm[0, 1]),
-        "fn": int(cm[1, 0]),
+        "stop": run["stop_reason"] or f"the last of its {m['settings']['max_epochs']} epochs",
+        "val_accuracy_best": f"{run['history']['val_accuracy'][run['best_epoch']]:.2%}",
         "mean_table": study.md_table(
             ["method", "test accuracy, mean ± std", "test errors, mean"],
             [[METHODS[k], study.pm(m["accuracy"][k]), f"{np.mean(m['errors'][k]):.1f}"] for k in METHODS],
@@ -374,18 +319,12 @@ def report(m: dict[str, Any]) -> dict[str, Any]:
         "difference": f"{100 * d:+.3f} percentage points (95% confidence interval {100 * low:+.3f} "
         f"to {100 * high:+.3f}), that is {n * d:+.1f} test errors in {n} (from {n * low:+.1f} "
         f"to {n * high:+.1f})",
-        "pooled_p": f"{m['pooled_p']['binarised']:.3g}",
-        "pooled_p_summed": f"{m['pooled_p']['summed']:.3g}",
-        "errors_10": f"{np.mean(m['errors_10']):.0f}",
-        "crossing_10": f"{np.mean(m['crossing_10']):.0f}",
-        "forgiven_10": f"{np.mean(m['errors_10']) - np.mean(m['crossing_10']):.0f}",
-        "seed0_10": f"{m['crossing_10'][0]} of {m['errors_10'][0]}",
+        **{f"mean_{k}": f"{v:.0f}" for k, v in mean.items()},
+        "forgiven_10": f"{mean['errors_10'] - mean['crossing_10']:.0f}",
         "errors_binary_mean": f"{np.mean(m['errors']['binary']):.0f}",
         **{f"seconds_{k}": f"{np.mean(m['train_seconds'][k]):.0f}" for k in ("binary", "multiclass")},
         **{f"epochs_{k}": f"{np.mean(m['epochs'][k]):.1f}" for k in ("binary", "multiclass")},
         "accuracy_10": study.pm(1 - np.array(m["errors_10"]) / m["n_test"]),
-        **{f"errors_{k}": m["errors"][k][0] for k in ("binary", "binarised")},
-        "shared_errors": m["shared_errors"],
         **{f"by_class_{k}": ", ".join(f"{c} {v}" for c, v in by.items()) for k, by in m["by_class"].items()},
         "quick_flag": " --quick" if m["quick"] else "",
     }

@@ -20,13 +20,12 @@ Both: softmax cross-entropy, Adam (lr 1e-3, times 0.85 after every epoch), mini-
 from __future__ import annotations
 
 import os
-import time
 
 import numpy as np
 
 from experiments import study
 from minidl import Adam, Dense, Dropout, Flatten, ReLU, Sequential, SoftmaxCrossEntropy, fit, metrics, plots
-from minidl.callbacks import Callback, EarlyStopping, ExponentialDecay
+from minidl.callbacks import EarlyStopping, EpochClock, ExponentialDecay
 from minidl.conv import Conv2D, MaxPool2D
 from minidl.train import predict
 
@@ -95,22 +94,6 @@ def prepared(kind: str, n_train: int | None, n_val: int | None, data_seed: int):
     return data, standardise, {"mean": mean, "std": std}
 
 
-class EpochClock(Callback):
-    """Wall and CPU seconds of every whole epoch (updates, scoring, callbacks). With one BLAS thread
-    the CPU time is what an idle core would take; the wall time also counts a busy machine."""
-
-    def __init__(self) -> None:
-        self.wall: list[float] = []
-        self.cpu: list[float] = []
-
-    def on_epoch_begin(self, epoch: int) -> None:
-        self._start = time.perf_counter(), time.process_time()
-
-    def on_epoch_end(self, epoch: int, logs: dict) -> None:
-        self.wall.append(time.perf_counter() - self._start[0])
-        self.cpu.append(time.process_time() - self._start[1])
-
-
 def refit_n(s: dict) -> int | None:
     """How many images the refit trains on: the split's train and validation parts together."""
     return s["n_train"] and s["n_train"] + (s["n_val"] or 10_000)  # None: all 60000
@@ -136,6 +119,7 @@ def train_one(kind: str, seed: int, settings: dict, data_seed: int, epochs: int 
         epochs=epochs or s["max_epochs"], batch_size=s["batch_size"], callbacks=callbacks, verbose=0,
         validation_data=None if refit else (standardise(data.X_val), data.y_val),
         rng=study.seed_streams(seed)["order"], eval_batch_size=EVAL_CHUNK,
+        train_metrics="running" if refit else "exact",  # no curve is drawn of the refit: skip re-scoring
     )  # fmt: skip
     extra = {"lr": decay.lrs, "epoch_wall": clock.wall, "epoch_cpu": clock.cpu, "normalisation": norm,
              "n_parameters": model.n_parameters(), "summary": model.summary(model_input(kind))}  # fmt: skip

@@ -18,7 +18,8 @@ import numpy as np
 from numpy.linalg import norm
 
 from experiments import study
-from minidl import SGD, Callback, Dense, ReLU, Sequential, SoftmaxCrossEntropy, fit, plots
+from minidl import SGD, Dense, ReLU, Sequential, SoftmaxCrossEntropy, fit, plots
+from minidl.callbacks import StopAfterUpdates
 from minidl.data import n_batches
 from minidl.model_selection import StratifiedKFold, grid_search
 from minidl.sweep import task_key
@@ -60,17 +61,6 @@ def mlp(arch: list[int], rng: np.random.Generator) -> Sequential:
     return Sequential([*hidden, Dense(n[-1], 10, rng=rng)])
 
 
-class StopAfter(Callback):
-    """Stop after ``updates`` updates (the next batch's loss is computed, its update never made)."""
-
-    def __init__(self, updates: int) -> None:
-        self.updates = updates
-
-    def on_batch_end(self, step: int, logs: dict) -> None:
-        if len(self.history.step_loss) > self.updates:
-            self.history.stop(f"{self.updates} updates made")
-
-
 def train(arch, lr, momentum, alpha, batch_size, epochs, seed, X, y, X_val, y_val, updates=None) -> tuple:
     """One network trained by SGD as scikit-learn's ``MLPClassifier`` does it, ``(model, history)``:
     its L2 penalty ``alpha / (2 n_b) ||W||^2`` on a batch of ``n_b`` is a weight decay ``alpha / n_b``."""
@@ -80,7 +70,7 @@ def train(arch, lr, momentum, alpha, batch_size, epochs, seed, X, y, X_val, y_va
     with np.errstate(over="ignore", invalid="ignore"):  # a too large step overflows; fit reports it
         history = fit(model, X, y, loss=SoftmaxCrossEntropy(), optimizer=optimizer, epochs=epochs,
                       batch_size=batch_size, validation_data=(X_val, y_val), rng=streams["order"],
-                      callbacks=[StopAfter(updates)] if updates else [], verbose=0)  # fmt: skip
+                      callbacks=[StopAfterUpdates(updates)] if updates else [], verbose=0)  # fmt: skip
     return model, history
 
 
@@ -251,19 +241,6 @@ def summarise(results: dict) -> dict:
 
 
 # ---- figures ----------------------------------------------------------------------------------------
-def narrow(ax) -> None:
-    """An accuracy axis that does not start near 0 says so in its label."""
-    lo, hi = ax.get_ylim()
-    if hi - lo < 0.5:
-        ax.set_ylabel(f"{ax.get_ylabel()}\n(axis from {lo:.2f} to {hi:.2f} only)")
-
-
-def mark(ax, x: float, text: str) -> None:
-    ax.axvline(x, color="0.3", ls=":", lw=1.2)
-    side = "right" if x > np.mean(ax.get_xlim()) else "left"  # the text goes where there is room
-    ax.text(x, 0.03, f" {text} ", ha=side, transform=ax.get_xaxis_transform(), fontsize=8, color="0.3")
-
-
 def curves(ax, stage: dict, key: str, ylabel: str, title: str, x: str | None = None) -> None:
     """Mean (line) +- std (band) over the folds of ``key``, one line per candidate; loss on a log axis."""
     series, logy = {}, key == "loss"
@@ -294,8 +271,8 @@ def stage_figure(m: dict, stage: str, xlabel: str, title: str, rows: int = 1, ti
     ax[1].set_ylim(top=5 * max(r["curves"]["loss"][0][0] for r in cands))  # a diverging run leaves at the top
     for a in ax[:3]:
         a.grid(alpha=0.3)
-    narrow(ax[0])
-    narrow(ax[2])
+    plots.note_narrow_axis(ax[0])
+    plots.note_narrow_axis(ax[2])
     fig.suptitle(f"{title}; mean (line) ± std (band) over {F} folds")
     return fig, ax
 
@@ -306,7 +283,7 @@ def figures(m: dict, out) -> None:
     title += f"step {s['lr']:g}, momentum {s['momentum']:g}, alpha {s['alpha']:g}, batch {s['batch_size']}"
     ticks = [f"{r['label']}\n{r['params']}" for r in m["a1"]["rows"]]
     fig, ax = stage_figure(m, "a1", "hidden layer sizes, number of weights and biases", title, ticks=ticks)
-    mark(ax[2], m["a2"]["epoch"], f"epoch {m['a2']['epoch']}: {chosen} at its best")
+    plots.mark_x(ax[2], m["a2"]["epoch"], f"epoch {m['a2']['epoch']}: {chosen} at its best")
     plots.save_figure(fig, out / "a1_architectures.png")
 
     title = f"A.3. Batch size: {chosen}, SGD step {s['lr']:g}; dashed: training loss {s['target_loss']:g}"
@@ -334,8 +311,8 @@ def figures(m: dict, out) -> None:
     title = f"A.5. The final {s['n_small']}-image network {net}; validation: {s['n_val']} images"
     fig = plots.learning_curves_grid(a5["histories"], title=title)
     for a in fig.axes:
-        mark(a, a5["peak_epoch"], f"epoch {a5['peak_epoch']}: validation accuracy at its best")
-    narrow(fig.axes[1])
+        plots.mark_x(a, a5["peak_epoch"], f"epoch {a5['peak_epoch']}: validation accuracy at its best")
+    plots.note_narrow_axis(fig.axes[1])
     plots.save_figure(fig, out / "a5_final.png")
     if m["final"]["part_b"]:
         figures_b(m, out, net)
@@ -397,25 +374,20 @@ def names(rows: list, test) -> str:
 def report(m: dict) -> dict:
     s, f, F, a3 = m["settings"], m["final"], m["settings"]["folds"], m["a3"]["rows"]
     final = f"the network trained on all {f['sizes'][-1]} training images for {f['budgets'][-1]} updates"
-    v = {f"{g}_{k}": study.fmt(x) for g, d in m.items() if isinstance(d, dict)  # each number: $<group>_<name>
-         for k, x in d.items() if isinstance(x, (int, float, str))}  # fmt: skip
-    v |= {k: s[k] for k in ("n_small", "folds", "lr", "momentum", "alpha", "epochs", "batch_size", "n_val")}
-    v |= {"quick": " (QUICK smoke run: tiny data, few epochs; the numbers mean nothing)" * m["quick"],
-          "minutes": f"{m['seconds'] / 60:.1f}", "test_accuracy": f"{m['test_accuracy']:.4f}",
-          "final_model": f"{final if f['part_b'] else 'the A.5 network'} (mean over {len(s['seeds'])} seeds)",
-          "n_fit": s["n_small"] - s["n_small"] // F, "point": f"{100 * F / s['n_small']:.1f}",
-          "arch": m["a1"]["chosen"], "batch": m["a3"]["chosen"], "rate": m["a4"]["chosen"],
-          "seeds": len(s["seeds"]), "a1_table": cv_table(m["a1"], parameters="params", fit_s="seconds"),
-          "a3_table": cv_table(m["a3"], updates_per_epoch="steps", epochs_to_target="epochs_to_target",
-                               updates_to_it="updates_to_target", seconds_to_it="seconds_to_target",
-                               final_train_loss="final_loss", fit_s="seconds"),
-          "a4_table": cv_table(m["a4"], final_train_loss="final_loss", why_it_ended="stop_reason"),
-          "target_loss": s["target_loss"],
-          **{f"{k}_text": chosen_text(m[k], F) for k in ("a1", "a3", "a4")},
-          **{f"{k}_diverged": names(m[k]["rows"], lambda r: r["diverged"]) for k in ("a3", "a4")},
-          **{f"{k}_collapsed": names(m[k]["rows"], lambda r: r["mean"] <= 0.2) for k in ("a3", "a4")},
-          "a3_slow": names(a3, lambda r: not (r["epochs_to_target"] or r["diverged"] or r["mean"] <= 0.2)),
-          **{f"a5_{e}": study.pm(m["a5"][f"{e}_error"]) for e in ("train", "test")}}  # fmt: skip
+    v = {"quick": " (QUICK smoke run: tiny data, few epochs; the numbers mean nothing)" * m["quick"],
+         "minutes": f"{m['seconds'] / 60:.1f}", "seeds": len(s["seeds"]),
+         "final_model": f"{final if f['part_b'] else 'the A.5 network'} (mean over {len(s['seeds'])} seeds)",
+         "n_fit": s["n_small"] - s["n_small"] // F, "point": f"{100 * F / s['n_small']:.1f}",
+         "a1_table": cv_table(m["a1"], parameters="params", fit_s="seconds"),
+         "a3_table": cv_table(m["a3"], updates_per_epoch="steps", epochs_to_target="epochs_to_target",
+                              updates_to_it="updates_to_target", seconds_to_it="seconds_to_target",
+                              final_train_loss="final_loss", fit_s="seconds"),
+         "a4_table": cv_table(m["a4"], final_train_loss="final_loss", why_it_ended="stop_reason"),
+         **{f"{k}_text": chosen_text(m[k], F) for k in ("a1", "a3", "a4")},
+         **{f"{k}_diverged": names(m[k]["rows"], lambda r: r["diverged"]) for k in ("a3", "a4")},
+         **{f"{k}_collapsed": names(m[k]["rows"], lambda r: r["mean"] <= 0.2) for k in ("a3", "a4")},
+         "a3_slow": names(a3, lambda r: not (r["epochs_to_target"] or r["diverged"] or r["mean"] <= 0.2)),
+         **{f"a5_{e}": study.pm(m["a5"][f"{e}_error"]) for e in ("train", "test")}}  # fmt: skip
     if not f["part_b"]:
         return v | {"part_b": "Part B was not run (`--part A`)."}
     rows = [[u, n, f"{f['epochs'][b][j]:g}", *(study.pm(f[f"{e}_error"][b][j]) for e in ("train", "test")),
@@ -423,11 +395,11 @@ def report(m: dict) -> dict:
             for b, u in enumerate(f["budgets"]) for j, n in enumerate(f["sizes"])]  # fmt: skip
     head = ["updates", "training images", "epochs", "train error", "test error", "gap"]
     j, svm, gamma = f["sizes"].index(s["b_size"]), m["svm"], s["svm"]["gamma"]
-    v |= {"size_table": study.md_table(head, rows), "b_size": s["b_size"], "u": f["budgets"][0],
-          "long_u": f["budgets"][-1], "svm_C": f"{s['svm']['C']:g}", "svm_gamma": f"{gamma:g}",
-          **{f"b1_{e}": study.pm(f[f"{e}_error"][0][j]) for e in ("train", "test")}}  # fmt: skip
+    v |= {"size_table": study.md_table(head, rows),
+          **{f"b1_{e}": study.pm(f[f"{e}_error"][0][j]) for e in ("train", "test")},
+          **{f"svm_{e}": study.fmt(svm.get(e)) for e in ("train_error", "test_error")}}  # fmt: skip
     if "skipped" in svm:
-        v |= dict(svm_train_error="-", svm_test_error="-", svm_text=f"**SVM skipped**: {svm['skipped']}.")
+        v["svm_text"] = f"**SVM skipped**: {svm['skipped']}."
     else:
         gap, d2 = svm["test_error"] - np.mean(m["a5"]["test_error"]), svm["median_sq_distance"]
         winner = f"{'the SVM' if gap < 0 else 'the network'} has the lower test error, by {abs(gap):.3f}"
@@ -436,7 +408,7 @@ def report(m: dict) -> dict:
                          f"kernel of a typical pair is {np.exp(-gamma * d2):.2f}; the SVM kept "
                          f"{svm['n_support']} of the {s['n_small']} images as support vectors. "
                          f"On these images {'the two are level' if level else winner}.")  # fmt: skip
-    return v | {"part_b": study.fill(f"{NAME}_b", v)}
+    return v | {"part_b": study.fill(f"{NAME}_b", m | v)}
 
 
 main = study.main_for(__name__)

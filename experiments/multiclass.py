@@ -7,7 +7,7 @@ validation loss stalls, EarlyStopping ends training when the validation accuracy
 learning curves, the test accuracy and the confusion matrix: which classes does it mix up, and
 what do those images look like?
 
-    python -m experiments.multiclass [--out DIR] [--quick] [--plot-only] [--seed S]
+    python -m experiments.multiclass [--out DIR] [--quick] [--plot-only] [--set seed=S]
 
 The training runs in a worker process, its checkpoint in a temporary folder; the file comes back
 as the run's arrays, is saved as DIR/best.npz, and the final model is loaded from it.
@@ -15,7 +15,6 @@ as the run's arrays, is saved as DIR/best.npz, and the final model is loaded fro
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
@@ -56,14 +55,6 @@ N_PAIRS, N_EXAMPLES = 4, 8  # most-confused pairs shown as images, images per pa
 FIGURES = ("curves", "confusion", "confused_pairs")
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seed", type=study.nonnegative_int, help="seed of the network (default 0)")
-
-
-def apply_arguments(settings: dict, args: argparse.Namespace) -> dict:
-    return settings if args.seed is None else {**settings, "seed": args.seed}
-
-
 def network(hidden: int, dropout: float, streams: dict[str, np.random.Generator]) -> Sequential:
     """784 -> hidden -> ReLU -> Dropout -> 10 logits."""
     layers = [Dense(784, hidden, rng=streams["weights"]), ReLU(), Dropout(dropout, rng=streams["dropout"])]
@@ -98,14 +89,9 @@ def train_one(settings: dict[str, Any], data_seed: int) -> dict[str, Any]:
         )
         seconds = time.perf_counter() - started
         saved = load_npz(path)  # the checkpoint file's content
+    sizes = {"n_train": len(data.y_train), "n_val": len(data.y_val), "summary": model.summary()}
     return study.record(
-        history,
-        lr_reductions=slower.reductions,
-        train_seconds=seconds,
-        n_train=len(data.y_train),
-        n_val=len(data.y_val),
-        summary=model.summary(),
-        arrays=saved,
+        history, lr_reductions=slower.reductions, train_seconds=seconds, arrays=saved, **sizes
     )
 
 
@@ -144,22 +130,21 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
     shoes = int(off[np.ix_(FOOTWEAR, FOOTWEAR)].sum())  # errors among the three kinds of footwear
     pairs = most_confused_pairs(cm, k=N_PAIRS)
     names = study.CLASS_NAMES
+    best = results["checkpoint"]["best_epoch"]
+    copied = "test_loss stop_reason train_seconds n_train n_val summary quick data_seed".split()
     return {
         "test_accuracy": float(np.trace(cm) / cm.sum()),
-        "test_loss": results["test_loss"],
-        "best_epoch": results["checkpoint"]["best_epoch"],
+        **{k: results[k] for k in copied},
+        "best_epoch": best,
         "best_score": results["checkpoint"]["best_score"],
+        "at_best": {k: v[best] for k, v in h.items()},  # the history at the best epoch
         "epochs_trained": last,
-        "stop_reason": results["stop_reason"],
         "lowest_val_loss_epoch": lowest,
+        "lowest_val_loss": h["val_loss"][lowest],
         "history": h,
         "lr_reductions": reductions,
         "final_lr": results["lr_reductions"][-1][1] if reductions else results["settings"]["lr"],
-        "train_seconds": results["train_seconds"],
         "run_seconds": results["seconds"],
-        "n_train": results["n_train"],
-        "n_val": results["n_val"],
-        "summary": results["summary"],
         "per_class_recall": dict(zip(names, (np.diag(cm) / cm.sum(axis=1)).tolist(), strict=True)),
         "confusion_matrix": cm.tolist(),
         "most_confused_pairs": [  # true, predicted, count, share of the true class, count the other way
@@ -170,10 +155,8 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
         "torso_errors": int(off[np.ix_(TORSO, TORSO)].sum()),
         "footwear_errors": shoes,
         "footwear_other_errors": int(off[FOOTWEAR].sum() + off[:, FOOTWEAR].sum()) - 2 * shoes,
-        "classification_report": results["classification_report"],
-        "quick": results["quick"],
+        "classification_report": results["classification_report"].rstrip(),
         "settings": results["settings"],
-        "data_seed": results["data_seed"],
     }
 
 
@@ -182,18 +165,11 @@ def figures(m: dict[str, Any], out: Path) -> None:
     marks = {f"best {m['settings']['monitor']}: its weights are kept": best}
     if lowest != best:
         marks["lowest validation loss"] = lowest
-    plots.epoch_curves(
-        m["history"],
-        out / "curves.png",
-        "Multiclass network (10 classes): learning curves",
-        marks,
-        m["lr_reductions"],
-    )
+    title = "Multiclass network (10 classes): learning curves"
+    plots.epoch_curves(m["history"], out / "curves.png", title, marks, m["lr_reductions"])
+    title = f"Test set, best weights (epoch {best}): confusion matrix"
     plots.confusion_matrices(
-        m["confusion_matrix"],
-        study.CLASS_NAMES,
-        path=out / "confusion.png",
-        title=f"Test set, best weights (epoch {best}): confusion matrix",
+        m["confusion_matrix"], study.CLASS_NAMES, path=out / "confusion.png", title=title
     )
     errors = study.load_arrays(out, "test_errors")
     pairs = m["confused_classes"]
@@ -203,13 +179,9 @@ def figures(m: dict[str, Any], out: Path) -> None:
     titles = [
         f"true: {study.CLASS_NAMES[t]} / pred: {study.CLASS_NAMES[p]}" for t, p in pairs for _ in range(n)
     ]
-    plots.image_grid(
-        errors["images"][chosen],
-        titles=titles,
-        ncols=max(n, 1),
-        path=out / "confused_pairs.png",
-        title=f"The {len(pairs)} most frequent confusions on the test set (one row per pair)",
-    )
+    title = f"The {len(pairs)} most frequent confusions on the test set (one row per pair)"
+    path = out / "confused_pairs.png"
+    plots.image_grid(errors["images"][chosen], titles=titles, ncols=max(n, 1), path=path, title=title)
 
 
 def handout_text(accuracy: float) -> str:
@@ -257,66 +229,28 @@ def late_text(m: dict[str, Any]) -> str:
 
 
 def report(m: dict[str, Any]) -> dict[str, Any]:
-    h, s, best = m["history"], m["settings"], m["best_epoch"]
-    recall = m["per_class_recall"]
+    recall, pairs = m["per_class_recall"], m["most_confused_pairs"]
     order = sorted(recall, key=recall.get)
-    top = m["most_confused_pairs"][0] if m["most_confused_pairs"] else None
-    pct = f"{m['torso_errors'] / max(m['errors'], 1):.0%}"
+    mistake = " The most frequent mistake: {} predicted as {} ({} test images)."
     return {
-        **s,
         "quick_note": "\n> **Quick smoke run** (`--quick`): a few epochs on a small subsample; the numbers "
         "only show that the code works.\n"
         if m["quick"]
         else "",
-        "test_accuracy": f"{m['test_accuracy']:.2%}",
-        "test_loss": f"{m['test_loss']:.4f}",
-        "best_epoch": best,
-        "best_score": f"{m['best_score']:.4f}",
-        "epochs_trained": m["epochs_trained"],
         "handout": handout_text(m["test_accuracy"]),
-        "train_seconds": f"{m['train_seconds']:.0f}",
         "seconds_per_epoch": f"{m['train_seconds'] / max(m['epochs_trained'], 1):.2f}",
-        "run_seconds": f"{m['run_seconds']:.0f}",
-        "top_confusion": f" The most frequent mistake: {top[0]} predicted as {top[1]} ({top[2]} test images)."
-        if top
-        else "",
-        "n_train": m["n_train"],
-        "n_val": m["n_val"],
-        "data_seed": m["data_seed"],
-        "summary": m["summary"],
-        "loss0": f"{h['loss'][0]:.3f}",
-        "accuracy0": f"{h['accuracy'][0]:.1%}",
-        "lowest_epoch": m["lowest_val_loss_epoch"],
-        "lowest_val_loss": f"{h['val_loss'][m['lowest_val_loss_epoch']]:.4f}",
-        "val_loss_best": f"{h['val_loss'][best]:.4f}",
-        "val_accuracy_best": f"{h['val_accuracy'][best]:.2%}",
-        "train_accuracy_best": f"{h['accuracy'][best]:.2%}",
+        "top_confusion": mistake.format(*pairs[0][:3]) if pairs else "",
         "stop": stop_text(m),
         "schedule": schedule_text(m),
         "late": late_text(m),
-        "test_table": study.md_table(
-            ["", "value"],
-            [
-                ["test accuracy (best weights, reloaded from best.npz)", f"{m['test_accuracy']:.4f}"],
-                ["test loss", m["test_loss"]],
-                [f"validation accuracy at epoch {best}", h["val_accuracy"][best]],
-                [f"train accuracy at epoch {best}", h["accuracy"][best]],
-                ["epochs trained / best epoch", f"{m['epochs_trained']} / {best}"],
-                ["training time", f"{m['train_seconds']:.0f} s"],
-            ],
-        ),
         "best_classes": ", ".join(f"{k} ({recall[k]:.1%})" for k in order[::-1][:3]),
         "worst_classes": ", ".join(f"{k} ({recall[k]:.1%})" for k in order[:3]),
         "pairs_table": study.md_table(
             ["true class", "predicted as", "test images", "share of the true class", "reverse"],
-            [[t, p, c, f"{share:.1%}", r] for t, p, c, share, r in m["most_confused_pairs"]],
+            [[t, p, c, f"{share:.1%}", r] for t, p, c, share, r in pairs],
         ),
-        "errors": m["errors"],
-        "torso_share": pct,
+        "torso_share": f"{m['torso_errors'] / max(m['errors'], 1):.0%}",
         "torso_names": ", ".join(study.CLASS_NAMES[k] for k in TORSO),
-        "footwear_errors": m["footwear_errors"],
-        "footwear_other_errors": m["footwear_other_errors"],
-        "classification_report": m["classification_report"].rstrip(),
         "quick_flag": " --quick" if m["quick"] else "",
     }
 

@@ -67,7 +67,7 @@ class StudyError(Exception):
 
 
 class ResultsMissing(StudyError):
-    """``--plot-only`` (or a later stage) found no usable results in the output folder."""
+    """No usable results in the output folder (``--plot-only`` before any run)."""
 
 
 def log(message: str) -> None:
@@ -132,16 +132,15 @@ def setting(text: str) -> tuple[str, Any]:
 def _refused(value: Any, default: Any) -> str | None:
     """Why ``value`` cannot replace a setting whose default is ``default`` (None if it can)."""
     if isinstance(default, bool) or not isinstance(default, int | float):
-        return (
-            None if default is None or type(value) is type(default) else f"must be {type(default).__name__}"
-        )
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or (isinstance(default, int) and value % 1)
-    ):
-        return "must be a whole number" if isinstance(default, int) else "must be a number"
-    return "must be > 0" if default > 0 and value <= 0 else "must be >= 0" if value < 0 <= default else None
+        same_kind = default is None or type(value) is type(default)
+        return None if same_kind else f"must be {type(default).__name__}"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "must be a number"
+    if isinstance(default, int) and value % 1:
+        return "must be a whole number"
+    if value < 0 or (value == 0 < default):
+        return "must be > 0" if default > 0 else "must be >= 0"
+    return None
 
 
 def parser(name: str, description: str) -> argparse.ArgumentParser:
@@ -162,13 +161,10 @@ def parser(name: str, description: str) -> argparse.ArgumentParser:
 # ---- data --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Data:
-    """A stratified train / validation split of the 60000 official training images.
-
-    ``X_*`` float32 rows (normalised as asked), ``images_*`` the untouched uint8 28x28 images,
-    ``y_*`` int64 labels. ``scaler`` holds the per-pixel statistics, fitted on the train part
-    only (None for raw pixels). With ``n_val=0`` the train part is all 60000 images (the refit
-    of a final model) and the validation arrays are empty.
-    """
+    """A stratified train / validation split of the 60000 official training images: ``X_*``
+    float32 rows (normalised as asked), ``images_*`` the uint8 28x28 images, ``y_*`` int64 labels,
+    ``scaler`` the per-pixel statistics of the train part (None for raw pixels). With ``n_val=0``
+    the train part is all 60000 images (a final model's refit) and the validation part is empty."""
 
     X_train: np.ndarray
     y_train: np.ndarray
@@ -187,13 +183,10 @@ def _subset(y: np.ndarray, n: int | None, seed: int) -> np.ndarray:
 @functools.lru_cache(maxsize=6)
 def load_data(normalisation: str = "standardise", n_train: int | None = None, n_val: int | None = None,
               data_seed: int = 0) -> Data:  # fmt: skip
-    """Fashion-MNIST's training images split into train / validation, stratified and seeded.
-
-    The validation part is 10000 images (``n_val`` fewer, stratified; 0 for none); ``n_train``
-    keeps a stratified subset of the train part. ``normalisation``: ``"raw"`` pixels in [0, 1],
-    ``"centre"`` (minus the per-pixel train mean) or ``"standardise"`` (also divided by the
-    per-pixel train std). Cached per process, so a worker loads once for all its trainings.
-    """
+    """Fashion-MNIST's training images split into train / validation (10000 images, ``n_val`` of
+    them if given, 0 for none), stratified and seeded; ``n_train`` keeps a stratified subset of the
+    train part. ``normalisation``: ``"raw"`` pixels in [0, 1], ``"centre"`` (minus the per-pixel
+    train mean) or ``"standardise"`` (also divided by the per-pixel std). Cached per process."""
     if normalisation not in ("raw", "centre", "standardise"):
         raise ValueError(f"unknown normalisation {normalisation!r}: use 'raw', 'centre' or 'standardise'")
     (images, labels), _ = load_fashion_mnist()
@@ -214,19 +207,17 @@ def load_data(normalisation: str = "standardise", n_train: int | None = None, n_
 
 
 def test_set(data: Data) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The official 10000 test images ``(X, y, images)``, normalised with ``data``'s train statistics.
-
-    The one door to the test set: an experiment calls it once, for its final model.
-    """
+    """The official 10000 test images ``(X, y, images)``, normalised with ``data``'s train statistics:
+    the one door to the test set, which an experiment opens once, for its final model."""
     _, (images, labels) = load_fashion_mnist()
     X = scale_pixels(images)
     return (X if data.scaler is None else data.scaler.transform(X)), labels.astype(np.int64), images
 
 
-# ---- seeding and run records -------------------------------------------------------------------------
+# ---- run records and many trainings -------------------------------------------------------------------
 def record(history: History, *, steps: bool = False, **extra: Any) -> dict[str, Any]:
-    """What a training keeps of its ``History`` (JSON-able): the curves, the epoch times, the best
-    epoch and why it stopped; the loss of every update with ``steps=True``; plus ``extra``."""
+    """A training's JSON-able record: its curves, epoch times, best epoch, why it stopped (with
+    ``steps=True`` the loss of every update too), plus ``extra``."""
     best = len(history.epoch) - 1 if history.best_epoch is None else history.best_epoch
     rec = {"history": history.history, "epoch_time": history.epoch_time, "stop_reason": history.stop_reason,
            "steps_per_epoch": history.params.get("steps_per_epoch"), "diverged": history.diverged,
@@ -234,20 +225,16 @@ def record(history: History, *, steps: bool = False, **extra: Any) -> dict[str, 
     return {**rec, **({"step_loss": list(history.step_loss)} if steps else {}), **extra}
 
 
-# ---- many trainings -----------------------------------------------------------------------------------
 def _ignore_interrupts() -> None:
-    """Workers leave Ctrl-C and SIGTERM to the main process, which stops them itself."""
+    """Workers leave Ctrl-C to the main process, which stops them itself."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class Study:
-    """One experiment's run: its output folder, settings and the trainings' executor.
-
-    ``study.train(train_one, tasks)`` runs ``train_one(**task)`` for every ``{key: task}`` on the
-    local pool (``--workers``, one BLAS thread each) or a Dask cluster (``--scheduler``), saves
-    each record under ``out/runs`` as it finishes (so a stopped run resumes), and returns
-    ``{key: record}``. Arrays in a record's ``"arrays"`` entry come back and are saved beside it.
-    """
+    """One experiment's run. ``study.train(train_one, {key: task})`` runs every ``train_one(**task)``
+    on the local pool (``--workers``, one BLAS thread each) or a Dask cluster (``--scheduler``),
+    saves each record in ``out/runs`` as it finishes (a stopped run resumes) and returns
+    ``{key: record}``; a record's ``"arrays"`` come back and are saved beside it."""
 
     def __init__(self, name: str, args: argparse.Namespace) -> None:
         self.name, self.args, self.out, self.quick = name, args, Path(args.out), args.quick
@@ -313,11 +300,8 @@ _PLACEHOLDER = re.compile(r"\$(?:(\$)|([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z0-9_.]+
 
 def fill(name: str, values: Mapping[str, Any]) -> str:
     """``reports/<name>.md`` with its placeholders filled from ``values``; a missing one is an error.
-
-    ``$word`` is ``values["word"]``; ``${a.b.0}`` follows keys (and list positions) into nested
-    values, e.g. ``${models.cnn.n_parameters}``, and ``${a.b:.4f}`` formats it as ``format()``
-    does; ``$$`` is a dollar sign.
-    """
+    ``$word`` is ``values["word"]``; ``${a.b.0:.4f}`` follows keys and list positions into nested
+    values and formats as ``format()`` does; ``$$`` is a dollar sign."""
     text = (REPORTS / f"{name}.md").read_text(encoding="utf-8")
 
     def value(match: re.Match) -> str:
@@ -425,8 +409,7 @@ def arguments(experiment: ModuleType, argv: Sequence[str] | None = None) -> tupl
 
 
 def notebook_arguments(experiment: ModuleType, settings: dict, quick: bool) -> argparse.Namespace:
-    """The arguments of a run from a notebook: its folder ``runs/<name>/<settings hash>`` is named
-    after the settings, so a changed setting trains anew and the same settings resume."""
+    """A notebook's arguments: folder ``runs/<name>/<settings hash>``, so changed settings train anew."""
     tag = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
     out = ["--out", str(Path("runs") / experiment.NAME / tag)]
     return arguments(experiment, out + (["--quick"] if quick else []))[0]
@@ -443,9 +426,8 @@ def main(experiment: ModuleType, argv: Sequence[str] | None = None) -> dict[str,
                 train(experiment, settings, args)
             metrics = draw(experiment, out)
     except KeyboardInterrupt:
-        sys.stderr.write(
-            f"\n{name}: stopped. Finished trainings are kept in {out / 'runs'}: the same command resumes.\n"
-        )
+        print(f"\n{name}: stopped. Finished trainings are kept in {out / 'runs'}: the same command resumes.",
+              file=sys.stderr)  # fmt: skip
         raise SystemExit(130) from None
     except (StudyError, FolderInUse) as err:
         suffix = ": wait for it, or pass another --out" if isinstance(err, FolderInUse) else ""

@@ -11,10 +11,10 @@ Hooks, in order: ``on_train_begin(logs)`` (logs hold the metrics before the firs
 ``HistoryCheckpoint`` writes the final history. ``sigterm_as_interrupt()`` makes a ``kill``
 (SIGTERM) behave the same way.
 
-What is here: ``TerminateOnNaN`` (added by ``fit``), ``EarlyStopping``, ``ModelCheckpoint`` with
-``read_checkpoint_info``, ``HistoryCheckpoint``, the ``ProgressBar`` and ``sigterm_as_interrupt``;
-the learning-rate schedules ``ExponentialDecay`` and ``ReduceLROnPlateau``; ``EpochAverage``
-(the weights averaged over each epoch).
+What is here: ``TerminateOnNaN`` (added by ``fit``), ``StopAfterUpdates``, ``EarlyStopping``,
+``ModelCheckpoint`` with ``read_checkpoint_info``, ``HistoryCheckpoint``, the ``ProgressBar``,
+``sigterm_as_interrupt``, ``EpochClock``, the learning-rate schedules ``ExponentialDecay`` and
+``ReduceLROnPlateau``, and ``EpochAverage`` (the weights averaged over each epoch).
 """
 
 from __future__ import annotations
@@ -87,6 +87,23 @@ class TerminateOnNaN(Callback):
                 epoch=epoch,
                 diverged=True,
             )
+
+
+class StopAfterUpdates(Callback):
+    """Stop after ``updates`` updates in all, wherever that falls in an epoch (``max_steps`` elsewhere):
+    the next batch's loss is computed, its update never made, and the epoch's metrics are taken as usual.
+
+    Trainings on data sets of different sizes then make the same number of updates.
+    """
+
+    def __init__(self, updates: int) -> None:
+        if isinstance(updates, bool) or not isinstance(updates, int | np.integer) or updates < 1:
+            raise ValueError(f"updates must be a positive integer, got {updates!r}")
+        self.updates = updates
+
+    def on_batch_end(self, step: int, logs: dict) -> None:
+        if len(self.history.step_loss) > self.updates:
+            self.history.stop(f"{self.updates} updates made")
 
 
 # ---- watching one metric: EarlyStopping and ModelCheckpoint ---------------------------------
@@ -482,6 +499,27 @@ class ProgressBar(Callback):
 def default_verbosity(stream: TextIO | None = None) -> int:
     """1 (live line) on a terminal or in Jupyter, 2 (a line per epoch) otherwise."""
     return 1 if is_live(stream if stream is not None else sys.stderr) else 2
+
+
+class EpochClock(Callback):
+    """Wall-clock and CPU seconds of every whole epoch, in ``wall`` and ``cpu`` (lists, one per epoch).
+
+    A whole epoch: the updates, scoring the training and validation sets, and the other
+    callbacks' work (put this one last to count theirs). ``History.epoch_time`` times the updates
+    alone. With one BLAS thread, CPU time is what the epoch would take on an idle core; wall time
+    also counts waiting for a busy machine.
+    """
+
+    def __init__(self) -> None:
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+
+    def on_epoch_begin(self, epoch: int) -> None:
+        self._started = time.perf_counter(), time.process_time()
+
+    def on_epoch_end(self, epoch: int, logs: dict) -> None:
+        self.wall.append(time.perf_counter() - self._started[0])
+        self.cpu.append(time.process_time() - self._started[1])
 
 
 class ExponentialDecay(Callback):

@@ -320,11 +320,11 @@ class Conv2D(Layer):
         Matrix form: (2) and (3) are one product, ``[dW_mat db] = G_mat @ [cols; 1].T`` (patches
         weighted by the gradient they received; the ones row sums G over positions, which is
         db; the row of ones spares a pass over Y to add b and one over G to sum db: the training
-        step of the CNN is 1.3% (AVX2 BLAS kernels) to 3.2% (AVX-512) faster than with separate
+        step of the CNN is 1.3% (AVX2 BLAS kernels) and 3-6% (AVX-512) faster than with separate
         ``Y += b`` and ``G_mat.sum(axis=1)``). It is computed transposed, ``[cols; 1] @ G_mat.T``,
-        the same numbers: OpenBLAS's AVX-512 kernels run that orientation faster (6.3 against
-        8.1 ms for the CNN's second layer at batch 128, one thread; its AVX2 kernels take 9.4
-        either way).
+        the same numbers: OpenBLAS's AVX-512 kernels, its own choice on this CPU, run that
+        orientation faster (6.3 against 8.1 ms for the CNN's second layer at batch 128, one
+        thread: the step 1.5-3.7% faster); its AVX2 kernels take 9.4 ms either way.
         For (4)-(5) there are two ways, and both are here:
           (a) scatter: ``dcols = W_mat.T @ G_mat`` (each patch's gradient), then
               ``dX = col2im(dcols)``, which adds every patch entry back onto the pixel it was
@@ -345,7 +345,7 @@ class Conv2D(Layer):
           Conv2D(64, 32, padding=1)                            34.4 vs 21.9 | 25.3 vs 14.7
           Conv2D(64, 64, padding=1)                            46.5 vs 41.8 | 31.5 vs 29.4
           Conv2D(16, 16, 5, padding=2), 28 x 28 input          52.8 vs 50.9 | 56.3 vs 47.3
-        (b) for the CNN's second layer would make its whole training step 8-11% slower.
+        (b) for the CNN's second layer would make its whole training step 8-16% slower.
 
         Intuition: the same filter is applied at every position of every image, so its gradient
         (and the bias's) adds up over the batch *and* over positions; a pixel fed up to KH*KW
@@ -438,7 +438,7 @@ class MaxPool2D(Layer):
     the loop serves tiled and overlapping windows alike; ``X6[:, :, :, i, :, j]`` is exactly the
     offset slice the loop takes. Finding the arg-max in backward instead (where ``X`` equals
     ``Y``, offset by offset) makes the forward cheaper but reads all of ``X`` again: the training
-    step was 1.3% (AVX-512 BLAS kernels) to 2.7% (AVX2) slower that way.
+    step was 1.8-2.7% (AVX2 BLAS kernels) and 1.3-4.1% (AVX-512) slower that way.
 
     >>> pool = MaxPool2D(2)
     >>> pool.forward(np.arange(16.0).reshape(1, 1, 4, 4))[0, 0]

@@ -1,4 +1,4 @@
-"""Figures for experiments: learning curves, weight images, confusion matrices, image grids.
+"""Figures for experiments: learning curves, weight images, confusion matrices, image grids, ROC.
 
 Every function builds a ``matplotlib.figure.Figure`` directly (with an Agg canvas), so nothing
 here touches pyplot's global state, switches the backend or needs a display: it works the same in
@@ -30,6 +30,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator, NullLocator
 
 from minidl._io import atomic_write
+from minidl.metrics import roc_auc_score, roc_curve
 
 __all__ = [
     "mean_std",
@@ -44,6 +45,7 @@ __all__ = [
     "bar_compare",
     "line_plot",
     "compare_curves",
+    "roc_curves",
     "new_figure",
     "save_figure",
 ]
@@ -724,6 +726,22 @@ def save_figure(fig: Figure, path: PathLike) -> None:
     _save(fig, path)
 
 
+def mark_x(ax: Axes, x: float, text: str) -> None:
+    """A dotted vertical line at ``x`` (the best epoch, a chosen value) named by ``text`` along the
+    bottom of ``ax``, on the side of the line where there is more room."""
+    ax.axvline(x, color="0.3", ls=":", lw=1.2)
+    side = "right" if x > np.mean(ax.get_xlim()) else "left"
+    ax.text(x, 0.03, f" {text} ", ha=side, transform=ax.get_xaxis_transform(), fontsize=8, color="0.3")
+
+
+def note_narrow_axis(ax: Axes, span: float = 0.5) -> None:
+    """A y axis covering less than ``span`` (an accuracy axis far from 0) says so in its label, so
+    that a small difference is not read as a large one."""
+    low, high = ax.get_ylim()
+    if high - low < span:
+        ax.set_ylabel(f"{ax.get_ylabel()}\n(axis from {low:.2f} to {high:.2f} only)")
+
+
 def difference_matrix(diff: Any, class_names: Sequence[str], *, ax: Axes, title: str | None = None) -> Figure:
     """The difference of two row-normalised confusion matrices (B minus A), on a symmetric
     diverging scale: on the diagonal red means B recalls the class more often; off the diagonal
@@ -811,3 +829,54 @@ def epoch_curves(
     fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize=9.5, frameon=False)
     fig.suptitle(title)
     _save(fig, path)
+
+
+def roc_curves(
+    y_true: Any,
+    scores: Mapping[str, Any],
+    points: Mapping[str, Any] | None = None,
+    *,
+    zoom: bool = False,
+    xlabel: str = "false positive rate",
+    ylabel: str = "true positive rate",
+    title: str = "ROC curves",
+    path: PathLike | None = None,
+) -> Figure:
+    """ROC curves of binary classifiers (their AUC in the legend) and the operating points of hard
+    0/1 answers.
+
+    ``y_true``: 0/1 labels ``(N,)``; ``scores``: ``{label: (N,) scores}``, higher meaning more
+    likely 1 (logits, probabilities); ``points``: ``{label: (N,) 0/1 predictions}``, each drawn at
+    its (false positive rate, true positive rate). Point k takes the colour of curve k, so a
+    threshold on curve k's score listed k-th sits on that curve as a dot; points beyond the curves
+    (answers without a score, such as an arg-max class) are squares. Good classifiers' curves hug
+    the top-left corner: ``zoom`` shows only the corner around the points, and the title says how
+    far the axes reach.
+    """
+    y = np.asarray(y_true)
+    fig = _new_figure(8.0, 6.5)
+    ax = fig.add_subplot()
+    for k, (label, score) in enumerate(scores.items()):
+        fpr, tpr, _ = roc_curve(y, score)
+        auc = roc_auc_score(y, score)
+        ax.plot(fpr, tpr, color=f"C{k}", lw=1.8, drawstyle="steps-post", label=f"{label} (AUC {auc:.5f})")
+    rates = []
+    for k, (label, predicted) in enumerate((points or {}).items()):
+        predicted = np.asarray(predicted)
+        if predicted.shape != y.shape:
+            raise ValueError(f"points[{label!r}] has shape {predicted.shape}; y_true has {y.shape}")
+        rates.append((np.mean(predicted[y == 0] == 1), np.mean(predicted[y == 1] == 1)))
+        marker = "o" if k < len(scores) else "s"
+        ax.plot(*rates[-1], marker, color=f"C{k}", mec="k", ms=8, zorder=5, label=label)
+    if zoom:
+        if not rates:
+            raise ValueError("zoom shows the corner around the points: give points")
+        xmax = max(0.005, 4 * max(x for x, _ in rates))
+        ymin = 1 - max(0.005, 4 * (1 - min(t for _, t in rates)))
+        ax.set(xlim=(0, xmax), ylim=(ymin, 1.002))
+        title += f", top-left corner only: x 0 to {xmax:.2g}, y {ymin:.3g} to 1"
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8.5, loc="lower right")
+    _save(fig, path)
+    return fig

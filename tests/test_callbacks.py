@@ -23,6 +23,7 @@ from minidl.callbacks import (
     HistoryCheckpoint,
     ModelCheckpoint,
     ReduceLROnPlateau,
+    StopAfterUpdates,
     infer_mode,
     read_checkpoint_info,
 )
@@ -454,6 +455,21 @@ def test_early_stopping_and_checkpoint_agree_on_the_best_epoch(tmp_path):
     assert json.loads((tmp_path / "history.json").read_text())["best_epoch"] == best
 
 
+def test_stop_after_updates_makes_exactly_that_many_mid_epoch():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(10, 3)).astype(np.float32), rng.integers(0, 2, 10)
+    model = tiny_model()
+    opt = SGD(model.parameters(), lr=0.1)
+    made, step = [], opt.step
+    opt.step = lambda: (made.append(1), step())  # count the updates
+    history = fit(model, X, y, loss=SoftmaxCrossEntropy(), optimizer=opt, epochs=5, batch_size=3,
+                  callbacks=[StopAfterUpdates(6)], rng=0, verbose=0)  # fmt: skip
+    assert len(made) == 6 and len(history.step_loss) == 7  # 4 batches per epoch: stopped in epoch 2
+    assert history.epoch == [0, 1, 2] and history.stop_reason == "6 updates made"
+    with pytest.raises(ValueError, match="positive integer"):
+        StopAfterUpdates(0)
+
+
 # ---- learning-rate schedules --------------------------------------------------------------------
 def test_exponential_decay_sets_the_rate_before_each_epoch():
     opt = SGD(Dense(2, 2, rng=0).parameters(), lr=0.1)
@@ -476,6 +492,24 @@ def test_reduce_lr_on_plateau_on_a_scripted_sequence():
     assert opt.lr == 0.02
     with pytest.raises(ValueError, match="val_accuracy"):
         ReduceLROnPlateau(opt, monitor="val_accuracy").on_train_begin({"loss": 1.0, "val_loss": 1.0})
+
+
+def test_epoch_clock_times_every_whole_epoch():
+    import numpy as np
+
+    from minidl import SGD, Dense, Sequential, SoftmaxCrossEntropy, fit
+    from minidl.callbacks import EpochClock
+
+    rng = np.random.default_rng(0)
+    X, y = rng.random((64, 5)).astype(np.float32), np.arange(64) % 3
+    model = Sequential([Dense(5, 3, rng=0)])
+    clock = EpochClock()
+    history = fit(model, X, y, loss=SoftmaxCrossEntropy(), optimizer=SGD(model.parameters(), lr=0.1),
+                  epochs=3, batch_size=8, callbacks=[clock], rng=0, verbose=0)  # fmt: skip
+    assert len(clock.wall) == len(clock.cpu) == 3
+    assert all(w > 0 and c >= 0 for w, c in zip(clock.wall, clock.cpu, strict=True))
+    # a whole epoch (updates and scoring) takes at least as long as its updates alone
+    assert all(w >= t for w, t in zip(clock.wall, history.epoch_time, strict=True))
 
 
 # ---- weight averaging ---------------------------------------------------------------------------

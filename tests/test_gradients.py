@@ -82,6 +82,11 @@ def conv2d_non_square(rng, n, d):
     return layer, rng.standard_normal((n, 1, d + 1, d + 2))
 
 
+def conv2d_by_correlation(rng, n, d):  # stride 1, C_out <= C_in: dX computed as a full correlation
+    layer = conv.Conv2D(3, 2, 3, padding=1, rng=rng, dtype=np.float64)
+    return layer, rng.standard_normal((n, 3, d + 2, d + 1))
+
+
 def maxpool2d(rng, n, d):
     X = rng.standard_normal((n, 2, d + 1, d + 2))
     # Adding 1e-3 * rank keeps the order and leaves every two entries >= 1e-3 (>> H) apart: no ties.
@@ -106,6 +111,7 @@ LAYERS = {
     "Conv2D(stride 1, pad 0)": conv2d,
     "Conv2D(stride 2, pad 1)": conv2d_strided_padded,
     "Conv2D(kernel 2x3, pad (1, 0))": conv2d_non_square,
+    "Conv2D(3 -> 2, pad 1: dX by correlation)": conv2d_by_correlation,
     "MaxPool2D(2)": maxpool2d,
     "MaxPool2D(3, stride 2)": maxpool2d_overlapping,
 }

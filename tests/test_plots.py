@@ -66,6 +66,9 @@ CALLS = {
         ylabel="precision",
         path=p,
     ),
+    "roc_curves": lambda p: plots.roc_curves(
+        np.arange(40) % 2, {"score": np.linspace(0, 1, 40)}, {"at 0.5": np.linspace(0, 1, 40) > 0.5}, path=p
+    ),
     "line_plot": lambda p: plots.line_plot(
         [16, 64, 256],
         {"val": np.array([[0.8, 0.85, 0.86], [0.82, 0.84, 0.88]])},
@@ -269,3 +272,41 @@ def test_line_plot_series_forms():
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert legend == ["seeds (mean ± std over 2 seeds)", "given (mean ± std)", "plain"]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["0.001", "0.01", "0.1"]
+
+
+def test_mark_x_names_the_line_on_the_roomier_side():
+    ax = plots.new_figure(4, 3).add_subplot()
+    ax.set_xlim(0, 10)
+    plots.mark_x(ax, 8, "best")
+    plots.mark_x(ax, 2, "start")
+    assert [line.get_xdata()[0] for line in ax.lines] == [8, 2]
+    assert [(t.get_text(), t.get_ha()) for t in ax.texts] == [(" best ", "right"), (" start ", "left")]
+
+
+def test_note_narrow_axis_only_when_the_axis_is_narrow():
+    fig = plots.new_figure(6, 3)
+    wide, narrow = fig.subplots(1, 2)
+    for ax, (low, high) in ((wide, (0.0, 1.0)), (narrow, (0.7, 0.9))):
+        ax.set(ylim=(low, high), ylabel="accuracy")
+        plots.note_narrow_axis(ax)
+    assert wide.get_ylabel() == "accuracy"
+    assert narrow.get_ylabel() == "accuracy\n(axis from 0.70 to 0.90 only)"
+
+
+def test_roc_curves_operating_points_and_zoom():
+    y = np.repeat([0, 1], 100)
+    score = np.where(y == 1, 1.0, -1.0) + np.linspace(-0.5, 0.5, 200)
+    answers = np.r_[np.zeros(99), 1, 0, np.ones(99)]  # 1 false positive in 100, 1 positive missed
+    fig = plots.roc_curves(y, {"net": score}, {"at 0": score > 0, "arg-max": answers}, zoom=True, title="ROC")
+    ax = fig.axes[0]
+    curve, threshold, argmax = ax.get_lines()
+    assert (threshold.get_xdata()[0], threshold.get_ydata()[0]) == (0.0, 1.0)  # the scores separate
+    assert (argmax.get_xdata()[0], argmax.get_ydata()[0]) == (0.01, 0.99)
+    assert (threshold.get_marker(), argmax.get_marker()) == ("o", "s")  # a point without its curve
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["net (AUC 1.00000)", "at 0", "arg-max"]
+    assert ax.get_xlim() == (0, 0.04) and ax.get_ylim() == (0.96, 1.002)
+    assert ax.get_title() == "ROC, top-left corner only: x 0 to 0.04, y 0.96 to 1"
+    with pytest.raises(ValueError, match=r"points\['short'\] has shape"):
+        plots.roc_curves(y, {"net": score}, {"short": answers[:10]})
+    with pytest.raises(ValueError, match="give points"):
+        plots.roc_curves(y, {"net": score}, zoom=True)

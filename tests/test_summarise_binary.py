@@ -102,6 +102,6 @@ def test_answer_says_what_the_interval_says():
 
 def test_report_fills_every_placeholder():
     m = binary.summarise(results([[0, 1, 2, 5, 7], [3]], [[0, 5], [3, 9]]))
-    text = study.fill(binary.NAME, binary.report(m))
+    text = study.report_text(binary, m)
     assert "$" not in text
     assert "| 0 | 2 | 5 | 0 | 3 |" in text  # seed 0: arg-max 2 errors, binary 5, b = 0, c = 3 (1, 2, 7)

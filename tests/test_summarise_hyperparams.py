@@ -123,7 +123,7 @@ def test_loss_target_and_marked_epochs(results):
 
 
 def test_the_report_answers_every_question_with_the_numbers(results):
-    text = study.fill(hp.NAME, hp.report(hp.summarise(results)))
+    text = study.report_text(hp, hp.summarise(results))
     assert "$" not in text
     for question in ("A.Q1", "A.Q2", "A.Q3", "A.Q4", "A.Q5", "B.Q1", "B.Q2", "B.Q3"):
         assert f"### {question}." in text
@@ -137,8 +137,8 @@ def test_the_report_answers_every_question_with_the_numbers(results):
 
 def test_without_part_b_or_the_svm_the_report_says_so(results):
     results["svm"] = {"skipped": "scikit-learn is not installed"}
-    text = study.fill(hp.NAME, hp.report(hp.summarise(results)))
+    text = study.report_text(hp, hp.summarise(results))
     assert "**SVM skipped**: scikit-learn is not installed." in text and "$" not in text
     results["final"] |= {"part_b": False}
-    text = study.fill(hp.NAME, hp.report(hp.summarise(results)))
+    text = study.report_text(hp, hp.summarise(results))
     assert "Part B was not run (`--part A`)." in text and "B.Q1" not in text

@@ -81,7 +81,7 @@ def test_handout_range(accuracy, where):
 
 def test_report_fills_every_placeholder():
     m = multiclass.summarise(results([2.4, 0.5, 0.3, 0.29, 0.3, 0.31], [[3, 5e-4]]))
-    text = study.fill(multiclass.NAME, multiclass.report(m))
+    text = study.report_text(multiclass, m)
     assert "$" not in text
     assert f"{m['test_accuracy']:.2%}" in text
     assert "| Shirt | T-shirt/top | 100 | 12.5% | 60 |" in text
