@@ -72,12 +72,11 @@ def test_help_in_process(quick_run, capsys):
     assert all(flag in text for flag in ("--quick", "--out", "--plot-only", "--workers", "--scheduler"))
 
 
+@pytest.mark.parametrize("quick_run", ["softmax_only"], indirect=True)
 def test_results_do_not_depend_on_the_number_of_workers(quick_run, tmp_path):
-    """One invariant, tested once, on the main job: every training runs in a worker process with one
-    BLAS thread, whatever the number of workers."""
+    """One invariant, tested once, on the main job (the kit runs every experiment the same way):
+    every training runs in a worker process with one BLAS thread, whatever the number of workers."""
     module, out, _ = quick_run
-    if module.NAME != "softmax_only":
-        pytest.skip("tested on the main job only: the kit runs every experiment the same way")
     module.main(["--quick", "--out", str(tmp_path), "--workers", "1"])
     one = json.loads((tmp_path / "metrics.json").read_text())
     two = json.loads((out / "metrics.json").read_text())
