@@ -273,6 +273,10 @@ def figures(m: dict, out: Path) -> None:
                   for c in m["final"]["candidates"].values()}
         plots.compare_curves(curves, xlabel="epoch", ylabel="validation accuracy", ax=ax,
                              title=f"Each candidate, {what}")
+        legend = ax.get_legend()  # one legend for both, below them, off the curves
+        legend.remove()
+    labels = [text.get_text() for text in legend.get_texts()]
+    fig.legend(legend.legend_handles, labels, loc="outside lower center", ncols=4, frameon=False)
     plots.save_figure(fig, out / "final_selection.png")
 
     plots.confusion_matrices(np.array(m["confusion_matrix"]), names, out / "confusion_matrix.png",
