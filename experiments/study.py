@@ -421,7 +421,7 @@ def main(experiment: ModuleType, argv: Sequence[str] | None = None) -> dict[str,
     name, out = experiment.NAME, args.out
     try:
         with lock(out):
-            remove_stale_temporaries(out)  # left by a killed write
+            remove_stale_temporaries(out, out / "runs")  # left by a killed write
             if not args.plot_only:
                 train(experiment, settings, args)
             metrics = draw(experiment, out)

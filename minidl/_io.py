@@ -128,8 +128,10 @@ def folder_lock(folder: str | os.PathLike, what: str = "") -> Iterator[None]:
             f.truncate(0)
 
 
-def remove_stale_temporaries(folder: str | os.PathLike) -> None:
-    """Remove what killed writes left in ``folder`` and below: ``atomic_write``'s ``.<name>.*.tmp``."""
-    for tmp in Path(folder).rglob(".*.tmp"):
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+def remove_stale_temporaries(*folders: str | os.PathLike) -> None:
+    """Remove what killed writes left in ``folders`` (not below them: another process may be
+    writing there): ``atomic_write``'s ``.<name>.*.tmp`` files."""
+    for folder in folders:
+        for tmp in Path(folder).glob(".*.tmp"):
+            with contextlib.suppress(OSError):
+                tmp.unlink()

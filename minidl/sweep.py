@@ -253,8 +253,13 @@ def _run_one(fn: Callable[..., Any], task: dict[str, Any]) -> tuple[bool, str, f
         blob = None
         if isinstance(result, dict) and "arrays" in result:
             result = dict(result)
+            arrays = {name: np.asarray(a) for name, a in result.pop("arrays").items()}
+            for name, a in arrays.items():  # what np.load(allow_pickle=False) can read back
+                if a.dtype.hasobject or name in ("file", "allow_pickle"):
+                    raise TypeError(f"arrays[{name!r}]: give numeric arrays under other names than "
+                                    f"'file' and 'allow_pickle' (got dtype {a.dtype})")  # fmt: skip
             buffer = io.BytesIO()
-            np.savez(buffer, **result.pop("arrays"))
+            np.savez(buffer, **arrays)
             blob = buffer.getvalue()
         text = to_json(result)
     except Exception:

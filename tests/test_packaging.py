@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -21,6 +22,9 @@ pytestmark = pytest.mark.slow  # builds a wheel and a virtual environment: a few
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
     build = tmp_path_factory.mktemp("build")
+    # A copy of the sources: setuptools builds in place, and a stale build/ would go into the wheel.
+    source = tmp_path_factory.mktemp("source") / "minidl"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".*", "build", "*.egg-info", "runs"))
     # Offline: the build uses this environment's setuptools (the dev extra) instead of fetching one.
     subprocess.run(
         [
@@ -28,7 +32,7 @@ def wheel(tmp_path_factory) -> Path:
             "-m",
             "pip",
             "wheel",
-            str(ROOT),
+            str(source),
             "--no-deps",
             "--no-build-isolation",
             "-q",

@@ -302,3 +302,15 @@ def test_dask_cluster_executor(tmp_path):
         == search.to_dict()["cv_results_"]["split2_test_score"]
     )
     assert on_dask.best_params_ == {"c": 1}
+
+
+def _object_arrays(seed):
+    return {"seed": seed, "arrays": {"a": np.array([None, seed], dtype=object)}}
+
+
+def test_a_result_whose_arrays_cannot_be_read_back_is_a_failed_run(tmp_path):
+    """np.savez would pickle an object array, which np.load(allow_pickle=False) then refuses: the run
+    fails with a clear error, and the sweep goes on."""
+    sweep = run_sweep(_object_arrays, {"k": {"seed": 1}}, tmp_path, executor="serial", progress=False)
+    assert "k" in sweep.failures and "numeric arrays" in sweep.failures["k"]
+    assert not (tmp_path / "k.json").exists() and not (tmp_path / "k.npz").exists()
